@@ -1,0 +1,54 @@
+//! `cargo xtask`: the one entry point for project chores, so that nothing
+//! needs a Makefile, shell scripts or a protoc install.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xtask::{codegen, project_root, run};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project automation for the gRPC contract toolkit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile every `.proto` under `proto/` into `proto/src/generated/`.
+    Codegen {
+        /// Regenerate into a scratch folder and fail if the committed files differ.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the conformance suite (arguments after `--` go to the suite).
+    Conformance {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the criterion benchmarks (arguments after `--` go to criterion).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Install test tools, then run every check CI runs.
+    Test,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Codegen { check: false } => codegen::generate(&codegen::Layout::of(&project_root())),
+        Command::Codegen { check: true } => codegen::check(&codegen::Layout::of(&project_root())),
+        Command::Conformance { args } => run::conformance(&args),
+        Command::Bench { args } => run::bench(&args),
+        Command::Test => run::test(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

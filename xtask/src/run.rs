@@ -1,0 +1,76 @@
+//! The cargo invocations behind `cargo xtask conformance|bench|test`.
+
+use std::{ffi::OsStr, process::Command};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{codegen, project_root, tools};
+
+/// Runs the conformance suite binary with the user's arguments.
+pub fn conformance(args: &[String]) -> Result<()> {
+    cargo(
+        ["run", "--quiet", "--package", "conformance", "--"]
+            .into_iter()
+            .map(OsStr::new)
+            .chain(args.iter().map(OsStr::new)),
+        &[],
+    )
+}
+
+/// Runs the criterion benchmarks with the user's arguments.
+pub fn bench(args: &[String]) -> Result<()> {
+    cargo(
+        ["bench", "--package", "benches", "--"]
+            .into_iter()
+            .map(OsStr::new)
+            .chain(args.iter().map(OsStr::new)),
+        &[],
+    )
+}
+
+/// Every check CI runs, in order of increasing cost, stopping at the first
+/// failure.
+pub fn test() -> Result<()> {
+    let buf = tools::ensure_buf()?;
+
+    step("rustfmt");
+    cargo(["fmt", "--all", "--check"].map(OsStr::new), &[])?;
+
+    step("codegen drift");
+    codegen::check(&codegen::Layout::of(&project_root()))?;
+
+    step("buf lint");
+    let status = Command::new(&buf)
+        .arg("lint")
+        .current_dir(project_root().join("proto"))
+        .status()
+        .context("running buf")?;
+    if !status.success() {
+        bail!("buf lint failed");
+    }
+
+    step("clippy");
+    cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"].map(OsStr::new), &[])?;
+
+    step("tests");
+    // Ignored tests are the ones that need the tools installed above.
+    cargo(["test", "--workspace", "--", "--include-ignored"].map(OsStr::new), &[("BUF", buf.as_os_str())])
+}
+
+fn step(name: &str) {
+    eprintln!("\n==> {name}");
+}
+
+fn cargo<'a>(args: impl IntoIterator<Item = &'a OsStr>, env: &[(&str, &OsStr)]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(args).current_dir(project_root());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let status = cmd.status().context("running cargo")?;
+    if !status.success() {
+        bail!("`{cmd:?}` failed with {status}");
+    }
+    Ok(())
+}
