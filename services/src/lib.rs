@@ -1,0 +1,17 @@
+//! Reference implementations of the seed contracts.
+//!
+//! Each contract lives in its own module and knows nothing about transport;
+//! [`server`] puts them all on one port beside reflection and health. Tests,
+//! the conformance suite and the benchmarks start exactly the server users
+//! run, through [`server::spawn`].
+
+pub mod calculator;
+pub mod coreservices;
+mod deadline;
+pub mod imagem;
+mod limits;
+pub mod server;
+pub mod streaming;
+pub mod uploader;
+
+pub use server::{Config, RunningServer, Shutdown, serve, spawn};

@@ -1,0 +1,97 @@
+//! `services`: the reference server for every seed contract.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use services::Config;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "services", version, about = "Reference gRPC server for the seed contracts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every contract, reflection and health on one port until SIGINT or SIGTERM.
+    Serve {
+        /// Address to listen on; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: SocketAddr,
+        /// Largest message accepted or sent, e.g. `16MiB`, `512KiB` or a byte count.
+        #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+        max_message_size: usize,
+        /// Seconds in-flight calls may run after a shutdown signal.
+        #[arg(long, default_value_t = 10)]
+        shutdown_timeout_secs: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let Command::Serve { addr, max_message_size, shutdown_timeout_secs } = Cli::parse().command;
+    let config = Config { max_message_size, shutdown_timeout: Duration::from_secs(shutdown_timeout_secs) };
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        // Scripts that pass port 0 read the real address from this line.
+        println!("listening on {}", listener.local_addr()?);
+        services::serve(listener, config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+/// Parses `16MiB`, `512KiB`, `1GiB`, `4MB` or a plain byte count.
+fn parse_size(text: &str) -> Result<usize> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let amount: usize = digits.parse().with_context(|| format!("{text:?} does not start with a number"))?;
+    let multiplier: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => bail!("unknown size unit {other:?}; use B, KiB, MiB or GiB"),
+    };
+    let size = amount.checked_mul(multiplier).context("size too large")?;
+    if size == 0 {
+        bail!("the message size limit must be at least 1 byte");
+    }
+    // gRPC frames carry a 32-bit length.
+    if size > u32::MAX as usize {
+        bail!("the message size limit must be below 4 GiB (gRPC frame lengths are 32-bit)");
+    }
+    Ok(size)
+}

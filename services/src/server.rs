@@ -1,0 +1,193 @@
+//! One port serving every contract, reflection (v1 and v1alpha) and health,
+//! with graceful shutdown.
+//!
+//! Shutdown runs in three steps so that load balancers and clients can react:
+//! every health status flips to NOT_SERVING (watchers see it at once), the
+//! server stops accepting calls and drains in-flight ones, and whatever is
+//! still running after [`Config::shutdown_timeout`] is cut off.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use anyhow::{Context, Result};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{server::NamedService, transport::Server};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    calculator::Calculator, coreservices::CoreServices, imagem::ImagemService, limits::SizeLimitStatusLayer,
+    streaming::NumberStreamer, uploader::UploaderService,
+};
+
+/// Settings shared by the `services` binary and the in-process server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest message accepted or sent, in bytes. Bigger ones fail with
+    /// RESOURCE_EXHAUSTED. Images in seed 003 need well over gRPC's usual
+    /// 4 MiB.
+    pub max_message_size: usize,
+    /// How long in-flight calls may run after shutdown begins.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_message_size: 16 * 1024 * 1024, shutdown_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Fully qualified names of the contracts this server implements, as health
+/// and reflection name them.
+pub const SERVICE_NAMES: &[&str] = &[
+    <contracts::calculator::calculator_server::CalculatorServer<Calculator> as NamedService>::NAME,
+    <contracts::coreservices::core_services_server::CoreServicesServer<CoreServices> as NamedService>::NAME,
+    <contracts::mensagem::imagem_service_server::ImagemServiceServer<ImagemService> as NamedService>::NAME,
+    <contracts::streaming::number_streamer_server::NumberStreamerServer<NumberStreamer> as NamedService>::NAME,
+    <contracts::uploader::uploader_service_server::UploaderServiceServer<UploaderService> as NamedService>::NAME,
+];
+
+/// HTTP/2 flow-control windows. The defaults (64 KiB) cap a single stream at
+/// a window per round trip; megabyte uploads need room for whole chunks.
+const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+
+/// How a graceful shutdown ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every in-flight call finished within the timeout.
+    Drained,
+    /// Calls were still running at [`Config::shutdown_timeout`] and were cut off.
+    CutOff,
+}
+
+/// Serves every contract on `listener` until `shutdown` resolves, then shuts
+/// down as described in the module documentation.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Shutdown> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    set_all(&reporter, ServingStatus::Serving).await;
+
+    // Both reflection versions describe the same files, each other included,
+    // so a client of either version sees every service the port serves.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(contracts::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
+    let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
+
+    let limit = config.max_message_size;
+    macro_rules! limited {
+        ($server:expr) => {
+            $server.max_decoding_message_size(limit).max_encoding_message_size(limit)
+        };
+    }
+    let router = Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .layer(SizeLimitStatusLayer)
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(limited!(Calculator.server()))
+        .add_service(limited!(CoreServices.server()))
+        .add_service(limited!(ImagemService.server()))
+        .add_service(limited!(NumberStreamer.server()))
+        .add_service(limited!(UploaderService.server()));
+
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let mut serving =
+        tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stopped.await;
+        }));
+    tracing::info!(%addr, services = ?SERVICE_NAMES, "serving");
+
+    tokio::select! {
+        result = &mut serving => {
+            // The server ended on its own: only an I/O error does that.
+            result.context("server task panicked")?.context("serving")?;
+            return Ok(Shutdown::Drained);
+        }
+        () = shutdown => {}
+    }
+
+    tracing::info!("shutting down: health is NOT_SERVING, draining calls");
+    set_all(&reporter, ServingStatus::NotServing).await;
+    let _ = stop.send(());
+    let outcome = match tokio::time::timeout(config.shutdown_timeout, &mut serving).await {
+        Ok(result) => {
+            result.context("server task panicked")?.context("serving")?;
+            Shutdown::Drained
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?config.shutdown_timeout, "calls still running at the shutdown timeout; cutting them off");
+            serving.abort();
+            Shutdown::CutOff
+        }
+    };
+    tracing::info!(?outcome, "stopped");
+    Ok(outcome)
+}
+
+async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+    // "" is the whole server's health, by the health protocol's convention.
+    for name in std::iter::once("").chain(SERVICE_NAMES.iter().copied()) {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
+/// A server started by [`spawn`]; dropping it stops the server abruptly, while
+/// [`RunningServer::shutdown`] stops it gracefully.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<Shutdown>>,
+}
+
+impl RunningServer {
+    /// The bound address, with the port the OS picked.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://` URL of the server, as gRPC clients want it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Begins a graceful shutdown and waits until it has finished.
+    pub async fn shutdown(mut self) -> Result<Shutdown> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.context("server task panicked")?
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if self.stop.is_some() {
+            self.task.abort();
+        }
+    }
+}
+
+/// Starts the server on `127.0.0.1` with a port the OS picks, in the current
+/// tokio runtime, and returns once it accepts connections.
+pub async fn spawn(config: Config) -> Result<RunningServer> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.context("binding 127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, config, async {
+        let _ = stopped.await;
+    }));
+    Ok(RunningServer { addr, stop: Some(stop), task })
+}

@@ -1,0 +1,75 @@
+//! The `services` binary as a user runs it.
+
+use std::process::Stdio;
+
+use contracts::calculator::{CubeRequest, calculator_client::CalculatorClient};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+fn services() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_services"));
+    command.env("RUST_LOG", "info").kill_on_drop(true);
+    command
+}
+
+/// Starts `services serve` on a free port and returns it with its address.
+async fn serve(extra: &[&str]) -> (Child, String) {
+    let mut child = services()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().expect("the server prints its address");
+    let addr = line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    (child, format!("http://{addr}"))
+}
+
+#[tokio::test]
+async fn serves_until_sigterm_then_exits_cleanly() {
+    let (mut child, url) = serve(&[]).await;
+    let mut client = CalculatorClient::connect(url).await.unwrap();
+    assert_eq!(client.cube(CubeRequest { number: 3 }).await.unwrap().into_inner().result, 27);
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(killed.success());
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
+
+#[tokio::test]
+async fn accepts_a_message_size_with_units() {
+    let (mut child, url) = serve(&["--max-message-size", "1KiB"]).await;
+    let mut client =
+        contracts::coreservices::core_services_client::CoreServicesClient::connect(url).await.unwrap();
+    let request = contracts::coreservices::PingRequest { message: "z".repeat(2048) };
+    let status = client.ping(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    child.kill().await.unwrap();
+}
+
+async fn fails_with(args: &[&str], expected: &str) {
+    let output = services().args(args).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{args:?} should fail");
+    assert!(stderr.contains(expected), "{args:?}: stderr {stderr:?} lacks {expected:?}");
+}
+
+#[tokio::test]
+async fn bad_arguments_get_clear_messages() {
+    fails_with(&["serve", "--max-message-size", "12XB"], "unknown size unit").await;
+    fails_with(&["serve", "--max-message-size", "0"], "at least 1 byte").await;
+    fails_with(&["serve", "--max-message-size", "8GiB"], "below 4 GiB").await;
+    fails_with(&["serve", "--addr", "not-an-address"], "invalid socket address").await;
+}
+
+#[tokio::test]
+async fn a_taken_port_is_reported() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    fails_with(&["serve", "--addr", &addr], &format!("cannot listen on {addr}")).await;
+}

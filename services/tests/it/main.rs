@@ -1,0 +1,12 @@
+//! Every RPC of every contract, and every error code the contracts promise,
+//! through a real tonic client over loopback.
+
+mod calculator;
+mod cli;
+mod coreservices;
+mod imagem;
+mod interop;
+mod server;
+mod streaming;
+mod support;
+mod uploader;
