@@ -82,7 +82,10 @@ fn generate_into(proto_root: &Path, out_dir: &Path) -> Result<Vec<String>> {
         .include_imports(true)
         .include_source_info(true)
         .open_files(&files)
-        .map_err(|err| anyhow::anyhow!("{err}"))
+        .map_err(|err| match err.file() {
+            Some(file) => anyhow::anyhow!("{}: {err}", proto_root.join(file).display()),
+            None => anyhow::anyhow!("{err}"),
+        })
         .context("compiling the contracts")?
         .file_descriptor_set();
 

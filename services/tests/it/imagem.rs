@@ -50,7 +50,7 @@ async fn describes_each_image_in_lockstep() {
     let png = encode(37, 21, image::ImageFormat::Png);
     let mut truncated_png = png.clone();
     truncated_png.truncate(png.len() / 2);
-    let cases = vec![
+    let cases = [
         Expected { bytes: png, format: ImageFormat::Png, dimensions: Some((37, 21)) },
         Expected {
             bytes: encode(64, 48, image::ImageFormat::Jpeg),
