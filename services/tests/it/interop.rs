@@ -15,7 +15,10 @@ fn buf() -> PathBuf {
         return path.into();
     }
     let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/.bin/buf");
-    assert!(local.exists(), "buf not found: run `cargo xtask test`, or `npm ci --prefix tools`, or set BUF");
+    assert!(
+        local.exists(),
+        "buf not found: run `cargo xtask test`, or `npm install --prefix tools`, or set BUF"
+    );
     local
 }
 
