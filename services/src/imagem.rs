@@ -11,7 +11,7 @@ use image::{ImageReader, Limits};
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::deadline::ResponseStream;
+use crate::{container, deadline::ResponseStream};
 
 /// Decoding allocates width × height × channels bytes whatever the file size,
 /// so a 100-byte PNG header can ask for gigabytes. Above this the image is
@@ -52,10 +52,7 @@ impl imagem_service_server::ImagemService for ImagemService {
 
 fn describe(image: &[u8], index: u64) -> ImagemResposta {
     let format = detect_format(image);
-    let dimensions = match format {
-        ImageFormat::Unknown => None,
-        _ => decode_dimensions(image),
-    };
+    let dimensions = if container::is_complete(format, image) { decode_dimensions(image) } else { None };
     let sha256_hex = hex::encode(Sha256::digest(image));
     let mensagem = match (format, dimensions) {
         (ImageFormat::Unknown, _) => {

@@ -6,6 +6,7 @@
 //! run, through [`server::spawn`].
 
 pub mod calculator;
+mod container;
 pub mod coreservices;
 mod deadline;
 pub mod imagem;

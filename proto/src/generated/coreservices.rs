@@ -207,7 +207,9 @@ pub mod core_services_client {
         /// sum, minimum and maximum. An empty stream answers count = 0 and
         /// sum = min = max = 0.
         ///
-        /// Errors: OUT_OF_RANGE when the sum overflows int64.
+        /// Errors: OUT_OF_RANGE as soon as the running sum leaves the int64 range,
+        /// even if later numbers would bring it back: a streaming server cannot
+        /// know the future, so every prefix sum must fit.
         pub async fn upload_numbers(
             &mut self,
             request: impl tonic::IntoStreamingRequest<Message = super::NumberMessage>,
@@ -305,7 +307,9 @@ pub mod core_services_server {
         /// sum, minimum and maximum. An empty stream answers count = 0 and
         /// sum = min = max = 0.
         ///
-        /// Errors: OUT_OF_RANGE when the sum overflows int64.
+        /// Errors: OUT_OF_RANGE as soon as the running sum leaves the int64 range,
+        /// even if later numbers would bring it back: a streaming server cannot
+        /// know the future, so every prefix sum must fit.
         async fn upload_numbers(
             &self,
             request: tonic::Request<tonic::Streaming<super::NumberMessage>>,

@@ -85,6 +85,8 @@ async fn upload_numbers_reports_sum_overflow() {
     let (_server, mut client) = client().await;
     assert_code(upload(&mut client, &[i64::MAX, 1]).await, Code::OutOfRange);
     assert_code(upload(&mut client, &[i64::MIN, -1]).await, Code::OutOfRange);
+    // A prefix that overflows fails even though the whole sum would fit.
+    assert_code(upload(&mut client, &[i64::MAX, 1, -1]).await, Code::OutOfRange);
     assert_eq!(upload(&mut client, &[1, 2]).await.unwrap().sum, 3);
 }
 

@@ -50,6 +50,13 @@ async fn describes_each_image_in_lockstep() {
     let png = encode(37, 21, image::ImageFormat::Png);
     let mut truncated_png = png.clone();
     truncated_png.truncate(png.len() / 2);
+    // Lenient decoders produce pixels for these; the contract says a cut
+    // file has no dimensions.
+    let jpeg = encode(64, 48, image::ImageFormat::Jpeg);
+    let quarter_jpeg = jpeg[..jpeg.len() / 4].to_vec();
+    let png_without_iend = png[..png.len() - 12].to_vec();
+    let webp = encode(12, 3, image::ImageFormat::WebP);
+    let short_webp = webp[..webp.len() - 1].to_vec();
     let cases = [
         Expected { bytes: png, format: ImageFormat::Png, dimensions: Some((37, 21)) },
         Expected {
@@ -72,6 +79,9 @@ async fn describes_each_image_in_lockstep() {
         Expected { bytes: vec![], format: ImageFormat::Unknown, dimensions: None },
         // Right signature, broken body: the format is known, the size is not.
         Expected { bytes: truncated_png, format: ImageFormat::Png, dimensions: None },
+        Expected { bytes: quarter_jpeg, format: ImageFormat::Jpeg, dimensions: None },
+        Expected { bytes: png_without_iend, format: ImageFormat::Png, dimensions: None },
+        Expected { bytes: short_webp, format: ImageFormat::Webp, dimensions: None },
     ];
 
     let (tx, rx) = mpsc::channel(1);
