@@ -1,13 +1,21 @@
-//! Talks to a gRPC server it may never have seen.
+//! Talks to any gRPC server from its descriptors.
 //!
-//! This crate grows into the descriptor-driven dynamic client (reflection,
-//! descriptor sets, proptest strategies). For now it holds what the
-//! conformance smoke check needs: connecting, listing the services a
-//! descriptor set declares, and asking the standard health service about
-//! them.
+//! Descriptors come from server reflection, a descriptor-set file, or the
+//! `contracts` crate; all three become one `prost_reflect::DescriptorPool`.
+//! From there the dynamic caller drives all four RPC patterns, proptest
+//! strategies generate arbitrary requests, and the comparator decides whether
+//! two messages mean the same thing.
 
+pub mod arbitrary;
+pub mod call;
+pub mod codec;
+pub mod compare;
 pub mod descriptors;
 pub mod health;
+pub mod reflection;
+pub mod target;
+
+pub use call::{BidiCall, CallError, CallOptions, DynamicClient, Reply, ResponseStream};
 
 use anyhow::{Context, Result};
 use tonic::transport::{Channel, Endpoint};

@@ -1,0 +1,158 @@
+//! Descriptors fetched from a running server by gRPC server reflection.
+//!
+//! v1 is asked first; a server that answers UNIMPLEMENTED (Python grpcio
+//! serves only v1alpha) is asked again over v1alpha. The two versions share
+//! their message layout field for field, so one set of types serves both and
+//! only the method path differs.
+//!
+//! Each question is its own call with its request already queued, so a server
+//! that withholds response headers until its first reply (grpcio does) cannot
+//! stall the client.
+
+use std::collections::{BTreeSet, HashSet};
+
+use anyhow::{Context, Result, anyhow, bail};
+use prost::Message;
+use prost_reflect::DescriptorPool;
+use prost_types::FileDescriptorProto;
+use tonic::{Code, client::Grpc, transport::Channel};
+use tonic_prost::ProstCodec;
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, ServerReflectionResponse, server_reflection_request::MessageRequest,
+    server_reflection_response::MessageResponse,
+};
+
+/// Which reflection protocol a server answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// `grpc.reflection.v1.ServerReflection`
+    V1,
+    /// `grpc.reflection.v1alpha.ServerReflection`
+    V1Alpha,
+}
+
+impl Version {
+    fn path(self) -> &'static str {
+        match self {
+            Version::V1 => "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            Version::V1Alpha => "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        }
+    }
+}
+
+/// What reflection told us about a server.
+#[derive(Debug, Clone)]
+pub struct Reflected {
+    /// The protocol the server speaks.
+    pub version: Version,
+    /// Every service the server lists, in its order.
+    pub services: Vec<String>,
+    /// Descriptors of those services and everything they import.
+    pub pool: DescriptorPool,
+}
+
+/// Lists the server's services and fetches the files that define them, with
+/// every transitive import.
+pub async fn fetch(channel: Channel) -> Result<Reflected> {
+    let mut client = Client { grpc: Grpc::new(channel), version: Version::V1 };
+    let services = match client.list_services().await {
+        Err(err) if is_unimplemented(&err) => {
+            client.version = Version::V1Alpha;
+            client.list_services().await.context("the server offers neither reflection v1 nor v1alpha")?
+        }
+        other => other?,
+    };
+
+    let mut files: Vec<FileDescriptorProto> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for service in &services {
+        let answer = client
+            .ask(MessageRequest::FileContainingSymbol(service.clone()))
+            .await
+            .with_context(|| format!("fetching the descriptor of {service}"))?;
+        add_files(answer, &mut files, &mut seen)?;
+    }
+    // Servers may answer with only the defining file; fetch missing imports
+    // by name until the set is closed.
+    loop {
+        let missing: BTreeSet<String> =
+            files.iter().flat_map(|f| f.dependency.iter()).filter(|d| !seen.contains(*d)).cloned().collect();
+        if missing.is_empty() {
+            break;
+        }
+        for name in missing {
+            let answer = client
+                .ask(MessageRequest::FileByFilename(name.clone()))
+                .await
+                .with_context(|| format!("fetching imported file {name}"))?;
+            add_files(answer, &mut files, &mut seen)?;
+            // A server that cannot find the file must not loop us forever.
+            seen.insert(name);
+        }
+    }
+
+    let pool = crate::descriptors::pool_from_files(files)
+        .context("the server's descriptors do not form a valid set")?;
+    Ok(Reflected { version: client.version, services, pool })
+}
+
+struct Client {
+    grpc: Grpc<Channel>,
+    version: Version,
+}
+
+impl Client {
+    async fn ask(&mut self, request: MessageRequest) -> Result<MessageResponse> {
+        let request = ServerReflectionRequest { host: String::new(), message_request: Some(request) };
+        self.grpc.ready().await.context("reflection channel not ready")?;
+        let codec = ProstCodec::<ServerReflectionRequest, ServerReflectionResponse>::default();
+        let path = self.version.path().parse().expect("static path");
+        let mut responses = self
+            .grpc
+            .streaming(tonic::Request::new(tokio_stream::iter([request])), path, codec)
+            .await?
+            .into_inner();
+        let answer = responses
+            .message()
+            .await?
+            .ok_or_else(|| anyhow!("the reflection stream ended without an answer"))?;
+        match answer.message_response {
+            Some(MessageResponse::ErrorResponse(error)) => {
+                bail!("reflection error {}: {}", Code::from(error.error_code), error.error_message)
+            }
+            Some(response) => Ok(response),
+            None => bail!("the reflection answer is empty"),
+        }
+    }
+
+    async fn list_services(&mut self) -> Result<Vec<String>> {
+        match self.ask(MessageRequest::ListServices(String::new())).await? {
+            MessageResponse::ListServicesResponse(list) => {
+                Ok(list.service.into_iter().map(|s| s.name).collect())
+            }
+            other => bail!("expected a service list, got {other:?}"),
+        }
+    }
+}
+
+fn add_files(
+    answer: MessageResponse,
+    files: &mut Vec<FileDescriptorProto>,
+    seen: &mut HashSet<String>,
+) -> Result<()> {
+    let MessageResponse::FileDescriptorResponse(response) = answer else {
+        bail!("expected file descriptors, got {answer:?}");
+    };
+    for encoded in response.file_descriptor_proto {
+        let file =
+            FileDescriptorProto::decode(encoded.as_slice()).context("undecodable FileDescriptorProto")?;
+        if seen.insert(file.name().to_owned()) {
+            files.push(file);
+        }
+    }
+    Ok(())
+}
+
+fn is_unimplemented(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<tonic::Status>().is_some_and(|status| status.code() == Code::Unimplemented)
+}

@@ -1,0 +1,149 @@
+//! The server under test: an address someone else runs, or a command the
+//! harness starts, waits for, and always stops.
+//!
+//! A command is a shell line with `{port}` (or `{addr}`, meaning
+//! `127.0.0.1:{port}`) where the listening port goes. The harness picks a free
+//! port, starts the command in its own process group, and waits until the
+//! server answers health or reflection. Stopping sends SIGTERM to the whole
+//! group, then SIGKILL if it lingers; dropping the target kills the group, so
+//! a failing or interrupted run leaves no server behind.
+
+use std::{
+    os::unix::process::ExitStatusExt,
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use tokio::process::{Child, Command};
+use tonic::transport::Channel;
+
+const SIGTERM: i32 = 15;
+
+/// How long a started command may take to answer before the run gives up.
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A server the suite can reach.
+#[derive(Debug)]
+pub struct Target {
+    url: String,
+    channel: Channel,
+    process: Option<Child>,
+}
+
+impl Target {
+    /// A server already running at `url` (`http://host:port`).
+    pub async fn address(url: &str) -> Result<Target> {
+        let channel = crate::connect(url).await?;
+        Ok(Target { url: url.to_owned(), channel, process: None })
+    }
+
+    /// Starts `command` on a free port and waits until it answers. Its
+    /// stdout and stderr go to `log`: a server's own logging (grpcio prints
+    /// tracebacks for the garbage the suite sends) would bury the report.
+    pub async fn command(command: &str, startup_timeout: Duration, log: &Path) -> Result<Target> {
+        if !command.contains("{port}") && !command.contains("{addr}") {
+            bail!("the target command must say where the port goes with {{port}} or {{addr}}: {command:?}");
+        }
+        let port = free_port()?;
+        let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let line =
+            command.replace("{addr}", &format!("127.0.0.1:{port}")).replace("{port}", &port.to_string());
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {line:?}"))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let channel = loop {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "the target command exited with {status} before serving (its output is in {}): {line}",
+                    log.display()
+                );
+            }
+            if let Ok(channel) = crate::connect(&url).await
+                && answers(&channel).await
+            {
+                break channel;
+            }
+            if started.elapsed() > startup_timeout {
+                kill_group(&child, "KILL").await;
+                bail!("the target command did not answer on port {port} within {startup_timeout:?}: {line}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        Ok(Target { url, channel, process: Some(child) })
+    }
+
+    /// `http://host:port`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A channel to the target; clones share one connection.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Stops a started command: SIGTERM to its process group, SIGKILL after
+    /// `grace`. Returns whether it stopped cleanly: exit status 0, or death by
+    /// the SIGTERM itself (the `sh` wrapping the command dies that way even
+    /// when the server shuts down gracefully). Addresses are left alone.
+    pub async fn stop(mut self, grace: Duration) -> Result<bool> {
+        let Some(mut child) = self.process.take() else {
+            return Ok(true);
+        };
+        kill_group(&child, "TERM").await;
+        match tokio::time::timeout(grace, child.wait()).await {
+            Ok(status) => {
+                let status = status?;
+                Ok(status.success() || status.signal() == Some(SIGTERM))
+            }
+            Err(_) => {
+                kill_group(&child, "KILL").await;
+                child.wait().await?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(child) = &self.process
+            && let Some(pid) = child.id()
+        {
+            // Synchronous on purpose: Drop may run while the runtime is
+            // shutting down. `kill_on_drop` covers the shell itself.
+            let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+        }
+    }
+}
+
+/// Health `Check("")` or reflection answering means the server is up. Any
+/// answer counts, even an error status: it proves something serves gRPC.
+async fn answers(channel: &Channel) -> bool {
+    match crate::health::status(channel.clone(), "").await {
+        Ok(_) => true,
+        Err(status) => status.code() != tonic::Code::Unavailable && status.code() != tonic::Code::Unknown,
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn kill_group(child: &Child, signal: &str) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill").args([&format!("-{signal}"), "--", &format!("-{pid}")]).status().await;
+    }
+}

@@ -1,0 +1,247 @@
+//! The dynamic caller and descriptor sources against our reference services,
+//! over real loopback gRPC.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use harness::{CallError, CallOptions, DynamicClient, descriptors, reflection};
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
+use tonic::{Code, metadata::MetadataValue};
+
+async fn start() -> (services::RunningServer, DynamicClient, DescriptorPool) {
+    let server = services::spawn(services::Config::default()).await.unwrap();
+    let channel = harness::connect(&server.url()).await.unwrap();
+    (server, DynamicClient::new(channel), descriptors::embedded())
+}
+
+fn method(pool: &DescriptorPool, service: &str, name: &str) -> MethodDescriptor {
+    pool.get_service_by_name(service).unwrap().methods().find(|m| m.name() == name).unwrap()
+}
+
+fn message(desc: prost_reflect::MessageDescriptor, fields: &[(&str, Value)]) -> DynamicMessage {
+    let mut message = DynamicMessage::new(desc);
+    for (name, value) in fields {
+        message.set_field_by_name(name, value.clone());
+    }
+    message
+}
+
+fn field(message: &DynamicMessage, name: &str) -> Value {
+    message.get_field_by_name(name).unwrap().into_owned()
+}
+
+#[tokio::test]
+async fn reflection_v1_yields_every_contract() {
+    let (server, _, _) = start().await;
+    let reflected = reflection::fetch(harness::connect(&server.url()).await.unwrap()).await.unwrap();
+    assert_eq!(reflected.version, reflection::Version::V1);
+    for name in services::server::SERVICE_NAMES {
+        assert!(reflected.services.iter().any(|s| s == name), "{name} not listed");
+        assert!(reflected.pool.get_service_by_name(name).is_some(), "{name} not described");
+    }
+    // Comments travel with the descriptors.
+    let cube = method(&reflected.pool, "calculator.Calculator", "Cube");
+    let comments = cube.parent_file().file_descriptor_proto().source_code_info.clone().unwrap_or_default();
+    assert!(comments.location.iter().any(|l| l.leading_comments().contains("OUT_OF_RANGE")));
+}
+
+/// Python grpcio serves only v1alpha: the client must fall back to it.
+#[tokio::test]
+async fn reflection_falls_back_to_v1alpha() {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(contracts::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(reflection)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let reflected = reflection::fetch(harness::connect(&url).await.unwrap()).await.unwrap();
+    assert_eq!(reflected.version, reflection::Version::V1Alpha);
+    assert!(reflected.pool.get_service_by_name("coreservices.CoreServices").is_some());
+}
+
+#[tokio::test]
+async fn a_descriptor_set_file_loads_like_the_embedded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contracts.protoset");
+    std::fs::write(&path, contracts::FILE_DESCRIPTOR_SET).unwrap();
+    let pool = descriptors::from_file(&path).unwrap();
+    for name in services::server::SERVICE_NAMES {
+        assert!(pool.get_service_by_name(name).is_some());
+    }
+    std::fs::write(&path, b"not a descriptor set").unwrap();
+    let err = format!("{:#}", descriptors::from_file(&path).unwrap_err());
+    assert!(err.contains("not a binary FileDescriptorSet"), "{err}");
+    let err = format!("{:#}", descriptors::from_file(&dir.path().join("missing")).unwrap_err());
+    assert!(err.contains("reading"), "{err}");
+}
+
+#[tokio::test]
+async fn unary_with_metadata_headers_and_errors() {
+    let (_server, mut client, pool) = start().await;
+    let cube = method(&pool, "calculator.Calculator", "Cube");
+    let mut options = CallOptions::default();
+    options.metadata.insert("x-ascii", MetadataValue::from_static("hello"));
+    options.metadata.insert_bin("x-trace-bin", MetadataValue::from_bytes(&[0, 159, 255]));
+    let reply =
+        client.unary(&cube, &message(cube.input(), &[("number", Value::I64(-4))]), &options).await.unwrap();
+    assert_eq!(field(&reply.message, "result"), Value::I64(-64));
+    assert_eq!(reply.headers.get("content-type").unwrap(), "application/grpc");
+
+    let err = client
+        .unary(&cube, &message(cube.input(), &[("number", Value::I64(1 << 30))]), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(Code::OutOfRange), "{err}");
+}
+
+#[tokio::test]
+async fn server_streaming_collects_every_message() {
+    let (_server, mut client, pool) = start().await;
+    let stream_numbers = method(&pool, "streaming.NumberStreamer", "StreamNumbers");
+    let request = message(stream_numbers.input(), &[("start", Value::I64(-2)), ("end", Value::I64(2))]);
+    let stream = client.server_streaming(&stream_numbers, &request, &CallOptions::default()).await.unwrap();
+    let (messages, end) = stream.collect().await;
+    end.unwrap();
+    let values: Vec<_> = messages.iter().map(|m| field(m, "value")).collect();
+    assert_eq!(values, [-2, -1, 0, 1, 2].map(Value::I64));
+}
+
+#[tokio::test]
+async fn the_server_deadline_is_distinct_from_the_watchdog() {
+    let (_server, mut client, pool) = start().await;
+    let stream_numbers = method(&pool, "coreservices.CoreServices", "StreamNumbers");
+    let slow =
+        message(stream_numbers.input(), &[("count", Value::U32(10)), ("interval_ms", Value::U32(60_000))]);
+
+    // The server enforces the deadline it is told.
+    let stream = client
+        .server_streaming(&stream_numbers, &slow, &CallOptions::with_timeout(Duration::from_millis(20)))
+        .await
+        .unwrap();
+    let (messages, end) = stream.collect().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(end.unwrap_err().code(), Some(Code::DeadlineExceeded));
+
+    // Without a deadline, only the harness's watchdog ends the wait, and it
+    // says so rather than inventing a status.
+    let options = CallOptions { watchdog: Duration::from_millis(200), ..Default::default() };
+    let (_, end) = client.server_streaming(&stream_numbers, &slow, &options).await.unwrap().collect().await;
+    assert!(matches!(end, Err(CallError::NoAnswer { .. })), "{end:?}");
+}
+
+#[tokio::test]
+async fn client_streaming_sends_every_message() {
+    let (_server, mut client, pool) = start().await;
+    let upload = method(&pool, "coreservices.CoreServices", "UploadNumbers");
+    let numbers: Vec<_> =
+        [5, -3, 9].iter().map(|&v| message(upload.input(), &[("value", Value::I64(v))])).collect();
+    let reply = client.client_streaming(&upload, &numbers, &CallOptions::default()).await.unwrap();
+    assert_eq!(field(&reply.message, "count"), Value::U64(3));
+    assert_eq!(field(&reply.message, "sum"), Value::I64(11));
+    let empty = client.client_streaming(&upload, &[], &CallOptions::default()).await.unwrap();
+    assert_eq!(field(&empty.message, "count"), Value::U64(0));
+}
+
+#[tokio::test]
+async fn bidi_works_in_lockstep_and_can_be_cancelled() {
+    let (_server, client, pool) = start().await;
+    let chat = method(&pool, "coreservices.CoreServices", "Chat");
+    let mut call = client.bidi(&chat, &CallOptions::default());
+    for (index, text) in ["um", "dois", "três"].into_iter().enumerate() {
+        call.send(&message(chat.input(), &[("text", Value::String(text.into()))])).unwrap();
+        let reply = call.message().await.unwrap().unwrap();
+        assert_eq!(field(&reply, "text"), Value::String(text.into()));
+        assert_eq!(field(&reply, "seq"), Value::U64(index as u64));
+    }
+    assert!(call.headers().is_some());
+    call.close_send();
+    assert!(call.message().await.unwrap().is_none());
+    assert!(call.trailers().is_some());
+
+    // Cancelled right after the first reply; the server keeps serving.
+    let mut call = client.bidi(&chat, &CallOptions::default());
+    call.send(&message(chat.input(), &[("text", Value::String("x".into()))])).unwrap();
+    call.message().await.unwrap().unwrap();
+    call.cancel();
+    let mut again = client.bidi(&chat, &CallOptions::default());
+    again.send(&message(chat.input(), &[])).unwrap();
+    assert!(again.message().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn raw_bodies_reach_unknown_methods_and_invalid_protobuf_gets_a_status() {
+    let (_server, mut client, pool) = start().await;
+    let ping = method(&pool, "coreservices.CoreServices", "Ping");
+    let options = CallOptions::default();
+    let unknown = client.raw("/no.Such/Thing", vec![Bytes::new()], &options, ping.output()).await;
+    let end = match unknown {
+        Ok(stream) => stream.collect().await.1.map(|_| ()),
+        Err(err) => Err(err),
+    };
+    assert_eq!(end.unwrap_err().code(), Some(Code::Unimplemented));
+
+    // 0xFF is a field key with wire type 7: never valid protobuf.
+    let garbage = Bytes::from_static(&[0xff, 0xff, 0xff]);
+    let end =
+        match client.raw("/coreservices.CoreServices/Ping", vec![garbage], &options, ping.output()).await {
+            Ok(stream) => stream.collect().await.1.map(|_| ()),
+            Err(err) => Err(err),
+        };
+    assert!(end.unwrap_err().status().is_some(), "invalid protobuf must end with a status");
+}
+
+#[tokio::test]
+async fn a_response_of_the_wrong_type_is_a_decode_error() {
+    let (_server, mut client, pool) = start().await;
+    // Ask Ping, but decode the answer as a message whose field 1 is an int64:
+    // the string "abc" on field 1 is a length-delimited value, not a varint.
+    let ping = method(&pool, "coreservices.CoreServices", "Ping");
+    let number = pool.get_message_by_name("coreservices.NumberMessage").unwrap();
+    let request = message(ping.input(), &[("message", Value::String("abc".into()))]);
+    let stream = client
+        .raw(
+            "/coreservices.CoreServices/Ping",
+            vec![request.encode_to_vec().into()],
+            &CallOptions::default(),
+            number,
+        )
+        .await
+        .unwrap();
+    let (_, end) = stream.collect().await;
+    assert!(matches!(end, Err(CallError::Decode { .. })), "{end:?}");
+}
+
+#[tokio::test]
+async fn a_command_target_must_place_its_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("target.log");
+    let err = harness::target::Target::command("sleep 100", Duration::from_secs(5), &log).await.unwrap_err();
+    assert!(err.to_string().contains("{port}"), "{err}");
+    let err =
+        harness::target::Target::command("echo starting; exit 3 # {port}", Duration::from_secs(60), &log)
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("exited"), "{err}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "starting\n", "the command's output goes to the log");
+}
+
+#[test]
+fn an_editions_descriptor_is_an_error_not_a_crash() {
+    let file = prost_types::FileDescriptorProto {
+        name: Some("new.proto".into()),
+        syntax: Some("editions".into()),
+        ..Default::default()
+    };
+    let set = prost_types::FileDescriptorSet { file: vec![file] };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("editions.binpb");
+    std::fs::write(&path, set.encode_to_vec()).unwrap();
+    let err = format!("{:#}", descriptors::from_file(&path).unwrap_err());
+    assert!(err.contains("editions"), "{err}");
+}
