@@ -1,8 +1,75 @@
 //! The conformance suite behind `cargo xtask conformance`.
 //!
-//! Every check produces a [`Verdict`] rather than panicking, so one run reports
-//! every case. Today the suite holds the smoke check (every contract is served
-//! and healthy); the property-based suites of the harness issue plug in here.
+//! A run connects to a target, learns what it serves (reflection, or the
+//! descriptors it is given), and runs three kinds of [`case::Case`]:
+//! health smoke checks, generic checks that hold for every gRPC method, and
+//! the semantic properties of each seed contract. Every case ends in a
+//! [`report::Verdict`] rather than a panic, so one run reports everything.
 
+pub mod case;
+pub mod context;
+pub mod generic;
+pub mod property;
 pub mod report;
+pub mod reproduce;
+pub mod runner;
 pub mod smoke;
+pub mod suites;
+
+use std::{collections::BTreeSet, path::Path, sync::Arc};
+
+use anyhow::Result;
+use tonic::transport::Channel;
+
+use crate::{
+    case::Case,
+    context::{Context, Settings},
+};
+
+/// Builds the run's context: asks the target what it serves by reflection,
+/// falling back to `descriptors` (a descriptor-set file) or, lacking that,
+/// our contracts, when the target offers no reflection.
+pub async fn connect(
+    url: &str,
+    channel: Channel,
+    descriptors: Option<&Path>,
+    settings: Settings,
+) -> Result<Context> {
+    let contracts = harness::descriptors::embedded();
+    let (served, services, has_reflection) = match harness::reflection::fetch(channel.clone()).await {
+        Ok(reflected) => {
+            let mut pool = reflected.pool;
+            if let Some(path) = descriptors {
+                pool = harness::descriptors::from_file(path)?;
+            }
+            (pool, reflected.services.into_iter().collect(), true)
+        }
+        Err(err) => {
+            let pool = match descriptors {
+                Some(path) => harness::descriptors::from_file(path)?,
+                None => contracts.clone(),
+            };
+            eprintln!(
+                "note: no server reflection ({err:#}); assuming the target serves every service in the descriptors"
+            );
+            let services: BTreeSet<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
+            (pool, services, false)
+        }
+    };
+    Ok(Context { url: url.to_owned(), channel, contracts, served, services, has_reflection, settings })
+}
+
+/// Every case this suite has, for `ctx`'s target.
+pub fn all_cases(ctx: &Context) -> Vec<Case> {
+    let mut cases = smoke::cases(ctx);
+    cases.extend(generic::cases(ctx));
+    cases.extend(suites::cases(ctx));
+    cases
+}
+
+/// Runs everything selected and returns the results.
+pub async fn run(ctx: Context, selection: &runner::Selection) -> Vec<report::CaseResult> {
+    let ctx = Arc::new(ctx);
+    let cases = all_cases(&ctx);
+    runner::run(ctx, &cases, selection).await
+}

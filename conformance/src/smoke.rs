@@ -1,30 +1,36 @@
-//! Smoke check: every contract the toolkit knows is served and healthy.
+//! Smoke check: each contract the toolkit knows reports SERVING on the
+//! standard health service.
 
-use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::report::{CaseResult, Verdict};
+use crate::{case::Case, context::Context, report::Verdict};
 
-/// Asks the target's health service about each contract in our descriptor
-/// set. A service the target does not know is *skipped (not served)*.
-pub async fn run(channel: &Channel) -> anyhow::Result<Vec<CaseResult>> {
-    let names = harness::descriptors::service_names(contracts::FILE_DESCRIPTOR_SET)?;
-    let mut results = Vec::with_capacity(names.len());
-    for name in names {
-        let verdict = match harness::health::status(channel.clone(), &name).await {
-            Ok(ServingStatus::Serving) => Verdict::Passed,
-            Ok(other) => {
-                Verdict::Failed { expected: "SERVING".to_owned(), actual: other.as_str_name().to_owned() }
-            }
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                Verdict::Skipped { reason: "not served".to_owned() }
-            }
-            Err(status) => Verdict::Failed {
-                expected: "a health check answer".to_owned(),
-                actual: format!("{:?}: {}", status.code(), status.message()),
-            },
-        };
-        results.push(CaseResult { name: format!("smoke/health/{name}"), verdict });
-    }
-    Ok(results)
+const HEALTH: &str = "grpc.health.v1.Health";
+
+/// One case per contract; skipped when the target serves no health service
+/// or not the contract.
+pub fn cases(ctx: &Context) -> Vec<Case> {
+    ctx.contracts
+        .services()
+        .map(|service| {
+            let name = service.full_name().to_owned();
+            let checked = name.clone();
+            Case::new("health", format!("health/{name}"), Some(&name), move |ctx| {
+                let name = checked.clone();
+                async move {
+                    if !ctx.services.contains(HEALTH) {
+                        return Verdict::Skipped { reason: "no health service".to_owned() };
+                    }
+                    match harness::health::status(ctx.channel.clone(), &name).await {
+                        Ok(ServingStatus::Serving) => Verdict::Passed,
+                        Ok(other) => Verdict::failed("SERVING", other.as_str_name()),
+                        Err(status) => Verdict::failed(
+                            "a health answer",
+                            format!("{:?}: {}", status.code(), status.message()),
+                        ),
+                    }
+                }
+            })
+        })
+        .collect()
 }

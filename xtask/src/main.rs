@@ -21,8 +21,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Run the conformance suite (arguments after `--` go to the suite).
+    /// Run the conformance suite; other arguments (`--target URL`, `--run GLOB`,
+    /// `--cases N`, ...) go to the suite: see `cargo xtask conformance -- --help`.
     Conformance {
+        /// Also run the suite against these independent implementations.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        peers: Vec<run::Peers>,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -40,7 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Codegen { check: false } => codegen::generate(&codegen::Layout::of(&project_root())),
         Command::Codegen { check: true } => codegen::check(&codegen::Layout::of(&project_root())),
-        Command::Conformance { args } => run::conformance(&args),
+        Command::Conformance { peers, args } => run::conformance(&args, &peers),
         Command::Bench { args } => run::bench(&args),
         Command::Test => run::test(),
     };

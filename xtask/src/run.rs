@@ -6,15 +6,33 @@ use anyhow::{Context, Result, bail};
 
 use crate::{codegen, project_root, tools};
 
-/// Runs the conformance suite binary with the user's arguments.
-pub fn conformance(args: &[String]) -> Result<()> {
-    cargo(
-        ["run", "--quiet", "--package", "conformance", "--"]
-            .into_iter()
-            .map(OsStr::new)
-            .chain(args.iter().map(OsStr::new)),
-        &[],
-    )
+/// Independent implementations the suite can also run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Peers {
+    /// Python grpcio servers in `conformance/peers/python/`.
+    Python,
+}
+
+/// Runs the conformance suite with the user's arguments: against our
+/// services (or the user's `--target`), then against each requested peer.
+pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
+    let suite = |extra: &[&OsStr]| {
+        let fixed = ["run", "--quiet", "--package", "conformance", "--"].map(OsStr::new);
+        cargo(fixed.into_iter().chain(extra.iter().copied()).chain(args.iter().map(OsStr::new)), &[])
+    };
+    suite(&[])?;
+    for peer in peers {
+        match peer {
+            Peers::Python => {
+                let python = tools::ensure_python_peers()?;
+                let server = project_root().join("conformance/peers/python/server.py");
+                let command = format!("{} {} --addr {{addr}}", python.display(), server.display());
+                eprintln!("\n==> conformance against the Python peers");
+                suite(&[OsStr::new("--target-cmd"), OsStr::new(&command)])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the criterion benchmarks with the user's arguments.

@@ -1,0 +1,64 @@
+//! What every case gets: the target, a client, descriptors and settings.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use harness::DynamicClient;
+use prost_reflect::{DescriptorPool, MethodDescriptor};
+use tonic::transport::Channel;
+
+/// Knobs a user sets on the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Inputs per property.
+    pub cases: u32,
+    /// Root seed; every case derives its own from it and its name.
+    pub seed: u64,
+    /// The target's message size limit, for the oversized-message check.
+    pub max_message_size: usize,
+    /// How long the harness waits for any one step of a call (a response,
+    /// the end of a call) before it reports that the server never answered.
+    /// This is what catches ignored deadlines and replies held back until
+    /// half-close.
+    pub watchdog: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { cases: 64, seed: 0, max_message_size: 16 * 1024 * 1024, watchdog: Duration::from_secs(10) }
+    }
+}
+
+/// Shared by every case of a run.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `http://host:port` of the target, for reproduction commands.
+    pub url: String,
+    /// One connection to the target.
+    pub channel: Channel,
+    /// The contracts this toolkit knows, compiled into `contracts`.
+    pub contracts: DescriptorPool,
+    /// Descriptors of what the target serves: from reflection, a file, or,
+    /// lacking both, the contracts.
+    pub served: DescriptorPool,
+    /// Fully qualified names of the services the target serves.
+    pub services: BTreeSet<String>,
+    /// Whether reproduction commands can rely on server reflection.
+    pub has_reflection: bool,
+    /// Command-line knobs.
+    pub settings: Settings,
+}
+
+impl Context {
+    /// A fresh client on the shared connection.
+    pub fn client(&self) -> DynamicClient {
+        DynamicClient::new(self.channel.clone())
+    }
+
+    /// A method of one of our contracts, by `package.Service` and name.
+    pub fn contract_method(&self, service: &str, method: &str) -> MethodDescriptor {
+        self.contracts
+            .get_service_by_name(service)
+            .and_then(|s| s.methods().find(|m| m.name() == method))
+            .unwrap_or_else(|| panic!("{service}/{method} is not in the contracts"))
+    }
+}

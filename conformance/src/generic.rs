@@ -1,0 +1,344 @@
+//! Checks that hold for every method of every gRPC server, whatever its
+//! contract: robustness to arbitrary valid input, garbage, oversized
+//! messages, metadata, deadlines and cancellation.
+//!
+//! Reflection and health are infrastructure rather than the user's contract,
+//! and health's `Watch` never ends by design, so their methods are not
+//! exercised here; they are used to check that the server keeps serving.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use harness::{CallError, CallOptions, arbitrary::Generator, call::path_of};
+use proptest::strategy::Strategy;
+use prost_reflect::{DynamicMessage, MethodDescriptor};
+use tonic::{
+    Code,
+    metadata::{MetadataMap, MetadataValue},
+};
+
+use crate::{
+    case::Case,
+    context::Context,
+    property,
+    report::{Failure, Verdict},
+    reproduce,
+};
+
+/// Server deadline for arbitrary requests: any slow stream they start ends
+/// quickly, with DEADLINE_EXCEEDED, which is a legitimate outcome.
+const ARBITRARY_DEADLINE: Duration = Duration::from_millis(20);
+/// Responses read from an arbitrary call before it is cancelled.
+const MAX_RESPONSES: usize = 64;
+/// Longest request stream generated for client and bidi streaming methods.
+const MAX_STREAM: usize = 4;
+
+const INFRASTRUCTURE: &[&str] = &["grpc.health.v1.", "grpc.reflection."];
+
+fn is_infrastructure(service: &str) -> bool {
+    INFRASTRUCTURE.iter().any(|prefix| service.starts_with(prefix))
+}
+
+/// Every generic case for the methods `ctx` says the target serves.
+pub fn cases(ctx: &Context) -> Vec<Case> {
+    let mut cases = vec![Case::new("generic", "generic/unknown-service", None, |ctx| async move {
+        unimplemented(&ctx, "/conformance.NoSuchService/Method").await
+    })];
+    for service in ctx.served.services().filter(|s| ctx.services.contains(s.full_name())) {
+        let name = service.full_name().to_owned();
+        if is_infrastructure(&name) {
+            continue;
+        }
+        let path = format!("/{name}/NoSuchMethodInConformance");
+        cases.push(Case::new("generic", format!("generic/{name}/unknown-method"), Some(&name), move |ctx| {
+            let path = path.clone();
+            async move { unimplemented(&ctx, &path).await }
+        }));
+        for method in service.methods() {
+            let base = format!("generic/{name}/{}", method.name());
+            let checks: [(&str, Check); 7] = [
+                ("arbitrary-requests", |ctx, m| Box::pin(arbitrary_requests(ctx, m))),
+                ("invalid-protobuf", |ctx, m| Box::pin(invalid_protobuf(ctx, m))),
+                ("oversized-message", |ctx, m| Box::pin(oversized_message(ctx, m))),
+                ("metadata", |ctx, m| Box::pin(metadata(ctx, m))),
+                ("deadline-1ms", |ctx, m| Box::pin(deadline_1ms(ctx, m))),
+                ("cancel-at-start", |ctx, m| Box::pin(cancel(ctx, m, false))),
+                ("cancel-after-first-response", |ctx, m| Box::pin(cancel(ctx, m, true))),
+            ];
+            for (property, check) in checks {
+                let method = method.clone();
+                cases.push(Case::new("generic", format!("{base}/{property}"), Some(&name), move |ctx| {
+                    check(ctx, method.clone())
+                }));
+            }
+        }
+    }
+    cases
+}
+
+type Check = fn(Arc<Context>, MethodDescriptor) -> crate::case::CaseFuture;
+
+async fn unimplemented(ctx: &Context, path: &str) -> Verdict {
+    let empty = ctx.contracts.get_message_by_name("google.protobuf.Empty");
+    let output = match empty {
+        Some(empty) => empty,
+        None => match ctx.contracts.all_messages().next() {
+            Some(any) => any,
+            None => return Verdict::failed("a message type to decode with", "none in the contracts"),
+        },
+    };
+    let options = CallOptions { watchdog: ctx.settings.watchdog, ..Default::default() };
+    let outcome = match ctx.client().raw(path, vec![Bytes::new()], &options, output).await {
+        Ok(stream) => stream.collect().await.1.map(|_| ()),
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Err(err) if err.code() == Some(Code::Unimplemented) => Verdict::Passed,
+        other => Verdict::failed(format!("UNIMPLEMENTED for {path}"), describe(&other)),
+    }
+}
+
+/// Sends `requests` the way the method's pattern wants and returns the
+/// responses and how the call ended, stopping after `MAX_RESPONSES`.
+pub(crate) async fn exchange(
+    ctx: &Context,
+    method: &MethodDescriptor,
+    requests: &[DynamicMessage],
+    options: &CallOptions,
+) -> (Vec<DynamicMessage>, Result<(), CallError>) {
+    let mut client = ctx.client();
+    let opened = match (method.is_client_streaming(), method.is_server_streaming()) {
+        (false, _) => match requests.first() {
+            Some(request) => client.server_streaming(method, request, options).await,
+            None => return (Vec::new(), Ok(())),
+        },
+        (true, _) => {
+            let bodies = requests.iter().map(|m| Bytes::from(prost::Message::encode_to_vec(m))).collect();
+            client.raw(&path_of(method), bodies, options, method.output()).await
+        }
+    };
+    let mut stream = match opened {
+        Ok(stream) => stream,
+        Err(err) => return (Vec::new(), Err(err)),
+    };
+    let mut responses = Vec::new();
+    loop {
+        if responses.len() == MAX_RESPONSES {
+            // Enough seen; dropping the stream cancels the call.
+            return (responses, Ok(()));
+        }
+        match stream.message().await {
+            Ok(Some(message)) => responses.push(message),
+            Ok(None) => return (responses, stream.trailers().await.map(|_| ())),
+            Err(err) => return (responses, Err(err)),
+        }
+    }
+}
+
+/// Why an outcome breaks the generic contract, if it does.
+fn violation(outcome: &Result<(), CallError>) -> Option<String> {
+    match outcome {
+        Ok(()) => None,
+        Err(CallError::Status(status)) => match status.code() {
+            Code::Unknown | Code::Internal | Code::DataLoss => Some(format!(
+                "{:?}, which a valid request must never get: {}",
+                status.code(),
+                status.message()
+            )),
+            Code::Unavailable => Some(format!("UNAVAILABLE: the connection dropped ({})", status.message())),
+            _ => None,
+        },
+        Err(other) => Some(other.to_string()),
+    }
+}
+
+fn describe(outcome: &Result<(), CallError>) -> String {
+    match outcome {
+        Ok(()) => "OK".to_owned(),
+        Err(err) => err.to_string(),
+    }
+}
+
+fn requests_strategy(method: &MethodDescriptor) -> impl Strategy<Value = Vec<DynamicMessage>> + use<> {
+    let generator = Generator::new();
+    if method.is_client_streaming() {
+        generator.stream(&method.input(), 0..=MAX_STREAM)
+    } else {
+        generator.stream(&method.input(), 1..=1)
+    }
+}
+
+async fn arbitrary_requests(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    let name = format!("{}/arbitrary-requests", path_of(&method));
+    let shown = method.clone();
+    let strategy_method = method.clone();
+    property::check(
+        ctx,
+        &name,
+        move || requests_strategy(&strategy_method),
+        move |ctx, requests: &Vec<DynamicMessage>| {
+            (reproduce::text(requests), Some(reproduce::buf_curl(ctx, &shown, requests)))
+        },
+        move |ctx, requests| {
+            let method = method.clone();
+            async move {
+                let options =
+                    CallOptions { timeout: Some(ARBITRARY_DEADLINE), watchdog: ctx.settings.watchdog, ..Default::default() };
+                let (_, outcome) = exchange(&ctx, &method, &requests, &options).await;
+                match violation(&outcome) {
+                    None => Ok(()),
+                    Some(actual) => Err(Failure::new(
+                        "any status but UNKNOWN, INTERNAL or DATA_LOSS, on a live connection, with responses of the declared type",
+                        actual,
+                    )),
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// After a hostile call, the server must still answer a plain one.
+async fn keeps_serving(ctx: &Context, method: &MethodDescriptor) -> Result<(), Failure> {
+    let options = CallOptions {
+        timeout: Some(Duration::from_secs(5)),
+        watchdog: ctx.settings.watchdog,
+        ..Default::default()
+    };
+    let default = DynamicMessage::new(method.input());
+    let (_, outcome) = exchange(ctx, method, &[default], &options).await;
+    match &outcome {
+        Err(CallError::Status(status)) if status.code() == Code::Unavailable => Err(Failure::new(
+            "the server to keep serving",
+            format!("a follow-up call failed: {}", describe(&outcome)),
+        )),
+        Err(CallError::NoAnswer { .. }) => Err(Failure::new(
+            "the server to keep serving",
+            format!("a follow-up call got {}", describe(&outcome)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A length-delimited field 1000 holding `len` zero bytes: valid protobuf
+/// (an unknown field) of any size, for any message type.
+fn padding(len: usize) -> Bytes {
+    let mut body = BytesMut::with_capacity(len + 16);
+    put_varint(&mut body, (1000 << 3) | 2);
+    put_varint(&mut body, len as u64);
+    body.put_bytes(0, len);
+    body.freeze()
+}
+
+fn put_varint(buf: &mut BytesMut, mut value: u64) {
+    while value >= 0x80 {
+        buf.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.put_u8(value as u8);
+}
+
+async fn raw_outcome(ctx: &Context, method: &MethodDescriptor, body: Bytes) -> Result<(), CallError> {
+    let options = CallOptions {
+        timeout: Some(Duration::from_secs(5)),
+        watchdog: ctx.settings.watchdog,
+        ..Default::default()
+    };
+    match ctx.client().raw(&path_of(method), vec![body], &options, method.output()).await {
+        Ok(stream) => stream.collect().await.1.map(|_| ()),
+        Err(err) => Err(err),
+    }
+}
+
+async fn invalid_protobuf(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    // A field key with wire type 7, which does not exist: no message type
+    // can decode this.
+    let garbage = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    let outcome = raw_outcome(&ctx, &method, garbage).await;
+    let verdict = match &outcome {
+        Err(CallError::Status(status)) if status.code() != Code::Unavailable => Ok(()),
+        other => Err(Failure::new("an error status for a body that is not protobuf", describe(other))),
+    };
+    match verdict.and(keeps_serving(&ctx, &method).await) {
+        Ok(()) => Verdict::Passed,
+        Err(failure) => Verdict::Failed(failure),
+    }
+}
+
+async fn oversized_message(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    let outcome = raw_outcome(&ctx, &method, padding(ctx.settings.max_message_size + 1)).await;
+    let verdict = match &outcome {
+        Err(err) if err.code() == Some(Code::ResourceExhausted) => Ok(()),
+        other => Err(Failure::new(
+            format!("RESOURCE_EXHAUSTED for a message over the {}-byte limit", ctx.settings.max_message_size),
+            describe(other),
+        )),
+    };
+    match verdict.and(keeps_serving(&ctx, &method).await) {
+        Ok(()) => Verdict::Passed,
+        Err(failure) => Verdict::Failed(failure),
+    }
+}
+
+async fn metadata(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    let request = [DynamicMessage::new(method.input())];
+    let plain = CallOptions {
+        timeout: Some(Duration::from_secs(5)),
+        watchdog: ctx.settings.watchdog,
+        ..Default::default()
+    };
+    let mut with_metadata = plain.clone();
+    with_metadata.metadata = custom_metadata();
+    let (_, baseline) = exchange(&ctx, &method, &request, &plain).await;
+    let (_, outcome) = exchange(&ctx, &method, &request, &with_metadata).await;
+    let code = |outcome: &Result<(), CallError>| outcome.as_ref().err().map(CallError::code);
+    if code(&baseline) == code(&outcome) {
+        Verdict::Passed
+    } else {
+        Verdict::failed(
+            format!("the same outcome as without custom metadata ({})", describe(&baseline)),
+            describe(&outcome),
+        )
+    }
+}
+
+fn custom_metadata() -> MetadataMap {
+    let mut metadata = MetadataMap::new();
+    metadata.insert("x-conformance-ascii", MetadataValue::from_static("plain ascii, with spaces"));
+    metadata.insert_bin("x-conformance-bin", MetadataValue::from_bytes(&[0, 1, 127, 128, 255]));
+    metadata
+}
+
+async fn deadline_1ms(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(1)),
+        watchdog: ctx.settings.watchdog,
+        ..Default::default()
+    };
+    let (_, outcome) = exchange(&ctx, &method, &[DynamicMessage::new(method.input())], &options).await;
+    match &outcome {
+        Ok(()) => Verdict::Passed,
+        Err(err) if err.code() == Some(Code::DeadlineExceeded) => Verdict::Passed,
+        other => {
+            Verdict::failed("OK, or DEADLINE_EXCEEDED from the server, for a 1 ms deadline", describe(other))
+        }
+    }
+}
+
+async fn cancel(ctx: Arc<Context>, method: MethodDescriptor, after_first_response: bool) -> Verdict {
+    let options = CallOptions { watchdog: Duration::from_millis(500), ..Default::default() };
+    let mut call = ctx.client().bidi(&method, &options);
+    if call.send(&DynamicMessage::new(method.input())).is_ok() && !method.is_client_streaming() {
+        call.close_send();
+    }
+    if after_first_response {
+        // The first response, or the end of the call, or nothing for half a
+        // second (a stream that waits for more input): all fine here.
+        let _ = call.message().await;
+    }
+    call.cancel();
+    match keeps_serving(&ctx, &method).await {
+        Ok(()) => Verdict::Passed,
+        Err(failure) => Verdict::Failed(failure),
+    }
+}

@@ -1,0 +1,41 @@
+//! Shell commands that replay an input against the target.
+
+use prost_reflect::{DynamicMessage, MethodDescriptor};
+
+use crate::context::Context;
+
+/// A `buf curl` line sending `requests` (one JSON object each) to `method`.
+/// Without server reflection buf needs the schema: the line then points at
+/// `proto/`, which holds the contracts this suite knows.
+/// Deadlines are not part of the line: buf curl has no flag that sends one.
+pub fn buf_curl(ctx: &Context, method: &MethodDescriptor, requests: &[DynamicMessage]) -> String {
+    let data: Vec<String> = requests
+        .iter()
+        .map(|message| serde_json::to_string(message).unwrap_or_else(|err| format!("<not JSON: {err}>")))
+        .collect();
+    let mut line = String::from("buf curl --protocol grpc --http2-prior-knowledge");
+    if !ctx.has_reflection {
+        line.push_str(" --schema proto");
+    }
+    line.push_str(&format!(" -d {}", shell_quote(&data.join(" "))));
+    line.push_str(&format!(" {}/{}/{}", ctx.url, method.parent_service().full_name(), method.name()));
+    line
+}
+
+/// Protobuf text format of each message, numbered when there are several.
+pub fn text(messages: &[DynamicMessage]) -> String {
+    match messages {
+        [] => "(no messages)".to_owned(),
+        [one] => harness::compare::to_text(one),
+        many => many
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("#{i}: {}", harness::compare::to_text(m).replace('\n', "\n    ")))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}

@@ -1,0 +1,293 @@
+//! A harness is worth the faults it catches. Each server here has exactly one
+//! deliberate bug; each test asserts that the suite reports it as a failure
+//! of the right case, with a shrunk counterexample.
+
+mod support;
+
+use std::{pin::Pin, time::Duration};
+
+use conformance::report::Failure;
+use contracts::{
+    calculator::{CubeRequest, CubeResponse, calculator_server},
+    coreservices::{
+        ChatMessage, NumberMessage, PingRequest, PingResponse, StreamNumbersRequest, UploadNumbersResponse,
+        core_services_server,
+    },
+    streaming::{NumberResponse, StreamRequest, number_streamer_server},
+    uploader::{ImageChunk, UploadSummary, uploader_service_server},
+};
+use services::coreservices::CoreServices as Reference;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Runs `case` against the faulty server and returns its failure.
+async fn failure_of(url: &str, case: &str) -> Failure {
+    let results = support::run(url, &[case], support::settings()).await;
+    match support::verdict(&results, case).failure() {
+        Some(failure) => failure.clone(),
+        None => panic!("the planted fault went unnoticed by {case}: {results:#?}"),
+    }
+}
+
+// --- an off-by-one at the end of a stream -----------------------------------
+
+struct DropsLastValue;
+
+#[tonic::async_trait]
+impl number_streamer_server::NumberStreamer for DropsLastValue {
+    type StreamNumbersStream = Boxed<NumberResponse>;
+
+    async fn stream_numbers(
+        &self,
+        request: Request<StreamRequest>,
+    ) -> Result<Response<Self::StreamNumbersStream>, Status> {
+        let StreamRequest { start, end, .. } = request.into_inner();
+        if start > end || i128::from(end) - i128::from(start) >= 1_000_000 {
+            return Err(Status::invalid_argument("bad range"));
+        }
+        // The bug: `..` where the contract says `..=`.
+        let values: Vec<_> = (start..end).map(|value| Ok(NumberResponse { value })).collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(values))))
+    }
+}
+
+#[tokio::test]
+async fn an_off_by_one_at_the_end_of_a_stream() {
+    let url = support::serve(
+        |mut s| s.add_service(number_streamer_server::NumberStreamerServer::new(DropsLastValue)),
+        &["streaming.NumberStreamer"],
+    )
+    .await;
+    let failure = failure_of(&url, "streaming.NumberStreamer/StreamNumbers/inclusive-range").await;
+    let input = failure.input.expect("a counterexample");
+    assert!(input.contains("start") || input.contains("end"), "{input}");
+    assert!(failure.reproduce.unwrap().starts_with("buf curl"));
+}
+
+// --- a dropped last chunk -----------------------------------------------------
+
+struct DropsLastChunk;
+
+#[tonic::async_trait]
+impl uploader_service_server::UploaderService for DropsLastChunk {
+    async fn upload_image(
+        &self,
+        request: Request<Streaming<ImageChunk>>,
+    ) -> Result<Response<UploadSummary>, Status> {
+        let mut chunks = request.into_inner();
+        let mut summary = UploadSummary::default();
+        let mut pending: Option<ImageChunk> = None;
+        while let Some(chunk) = chunks.message().await? {
+            // The bug: each chunk is counted only when the next one arrives.
+            if let Some(previous) = pending.replace(chunk) {
+                summary.total_chunks += 1;
+                summary.total_bytes += previous.data.len() as i64;
+            }
+        }
+        Ok(Response::new(summary))
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_last_chunk() {
+    let url = support::serve(
+        |mut s| s.add_service(uploader_service_server::UploaderServiceServer::new(DropsLastChunk)),
+        &["uploader.UploaderService"],
+    )
+    .await;
+    let failure = failure_of(&url, "uploader.UploaderService/UploadImage/summary").await;
+    // Shrunk to the smallest upload that shows it: a single empty chunk.
+    assert_eq!(failure.input.as_deref(), Some("1 chunks of sizes [0] bytes"));
+}
+
+// --- a wrong status code ------------------------------------------------------
+
+struct WrongCode;
+
+#[tonic::async_trait]
+impl calculator_server::Calculator for WrongCode {
+    async fn cube(&self, request: Request<CubeRequest>) -> Result<Response<CubeResponse>, Status> {
+        let number = request.into_inner().number;
+        match number.checked_mul(number).and_then(|square| square.checked_mul(number)) {
+            Some(result) if number.abs() <= 2_097_151 => Ok(Response::new(CubeResponse { result })),
+            // The bug: INVALID_ARGUMENT where the contract says OUT_OF_RANGE.
+            _ => Err(Status::invalid_argument("too big")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_status_code() {
+    let url = support::serve(
+        |mut s| s.add_service(calculator_server::CalculatorServer::new(WrongCode)),
+        &["calculator.Calculator"],
+    )
+    .await;
+    let failure = failure_of(&url, "calculator.Calculator/Cube/out-of-range").await;
+    assert_eq!(failure.expected, "OutOfRange");
+    assert!(failure.actual.contains("InvalidArgument"), "{}", failure.actual);
+    // Shrunk to just past an edge of the valid range (either sign).
+    let input = failure.input.unwrap();
+    assert!(input.contains("209715"), "{input}");
+}
+
+// --- an ignored deadline -------------------------------------------------------
+
+struct IgnoresDeadline;
+
+#[tonic::async_trait]
+impl number_streamer_server::NumberStreamer for IgnoresDeadline {
+    type StreamNumbersStream = Boxed<NumberResponse>;
+
+    async fn stream_numbers(
+        &self,
+        request: Request<StreamRequest>,
+    ) -> Result<Response<Self::StreamNumbersStream>, Status> {
+        let StreamRequest { start, end, interval_ms } = request.into_inner();
+        if start > end || i128::from(end) - i128::from(start) >= 1_000_000 {
+            return Err(Status::invalid_argument("bad range"));
+        }
+        // The bug: grpc-timeout is never looked at, so the stream outlives it.
+        let interval = Duration::from_millis(u64::from(interval_ms));
+        let values = tokio_stream::iter(start..=end).then(move |value| async move {
+            if value != start {
+                tokio::time::sleep(interval).await;
+            }
+            Ok(NumberResponse { value })
+        });
+        Ok(Response::new(Box::pin(values)))
+    }
+}
+
+#[tokio::test]
+async fn an_ignored_deadline() {
+    let url = support::serve(
+        |mut s| s.add_service(number_streamer_server::NumberStreamerServer::new(IgnoresDeadline)),
+        &["streaming.NumberStreamer"],
+    )
+    .await;
+    let failure = failure_of(&url, "streaming.NumberStreamer/StreamNumbers/deadline-on-slow-stream").await;
+    assert_eq!(failure.expected, "DeadlineExceeded");
+    assert!(failure.actual.contains("no answer"), "{}", failure.actual);
+    assert!(failure.input.unwrap().contains("interval_ms: 60000"));
+}
+
+// --- CoreServices faults: overflow, reordering, held replies -------------------
+
+#[derive(Clone, Copy)]
+enum CoreFault {
+    WrapsOnOverflow,
+    ReordersReplies,
+    HoldsRepliesUntilHalfClose,
+}
+
+struct FaultyCore(CoreFault);
+
+#[tonic::async_trait]
+impl core_services_server::CoreServices for FaultyCore {
+    async fn ping(&self, request: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
+        Reference.ping(request).await
+    }
+
+    type StreamNumbersStream = <Reference as core_services_server::CoreServices>::StreamNumbersStream;
+
+    async fn stream_numbers(
+        &self,
+        request: Request<StreamNumbersRequest>,
+    ) -> Result<Response<Self::StreamNumbersStream>, Status> {
+        Reference.stream_numbers(request).await
+    }
+
+    async fn upload_numbers(
+        &self,
+        request: Request<Streaming<NumberMessage>>,
+    ) -> Result<Response<UploadNumbersResponse>, Status> {
+        let CoreFault::WrapsOnOverflow = self.0 else { return Reference.upload_numbers(request).await };
+        let mut numbers = request.into_inner();
+        let mut summary = UploadNumbersResponse::default();
+        while let Some(NumberMessage { value }) = numbers.message().await? {
+            // The bug: the sum wraps instead of failing with OUT_OF_RANGE.
+            summary.sum = summary.sum.wrapping_add(value);
+            (summary.min, summary.max) = if summary.count == 0 {
+                (value, value)
+            } else {
+                (summary.min.min(value), summary.max.max(value))
+            };
+            summary.count += 1;
+        }
+        Ok(Response::new(summary))
+    }
+
+    type ChatStream = Boxed<ChatMessage>;
+
+    async fn chat(
+        &self,
+        request: Request<Streaming<ChatMessage>>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
+        let fault = self.0;
+        if let CoreFault::WrapsOnOverflow = fault {
+            return Reference.chat(request).await;
+        }
+        let mut inbound = request.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut seq = 0;
+            while let Ok(Some(message)) = inbound.message().await {
+                held.push(ChatMessage { text: message.text, seq, sender: "server".into() });
+                seq += 1;
+                // The bugs: replies go out in swapped pairs, or not until the
+                // client half-closes.
+                if matches!(fault, CoreFault::ReordersReplies) && held.len() == 2 {
+                    held.reverse();
+                    for reply in held.drain(..) {
+                        let _ = tx.send(Ok(reply)).await;
+                    }
+                }
+            }
+            for reply in held {
+                let _ = tx.send(Ok(reply)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+async fn serve_core(fault: CoreFault) -> String {
+    support::serve(
+        move |mut s| s.add_service(core_services_server::CoreServicesServer::new(FaultyCore(fault))),
+        &["coreservices.CoreServices"],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_wrong_sum_on_overflow() {
+    let url = serve_core(CoreFault::WrapsOnOverflow).await;
+    let failure = failure_of(&url, "coreservices.CoreServices/UploadNumbers/summary").await;
+    assert_eq!(failure.expected, "OutOfRange");
+    // Shrunk to two numbers whose sum leaves int64.
+    let input = failure.input.unwrap();
+    assert!(input.contains("#1") && !input.contains("#2"), "{input}");
+}
+
+#[tokio::test]
+async fn reordered_bidi_replies() {
+    let url = serve_core(CoreFault::ReordersReplies).await;
+    let failure = failure_of(&url, "coreservices.CoreServices/Chat/in-order-when-sent-at-once").await;
+    // Shrunk to the two messages it takes to swap.
+    let input = failure.input.unwrap();
+    assert!(input.contains("#1") && !input.contains("#2"), "{input}");
+}
+
+#[tokio::test]
+async fn bidi_replies_held_until_half_close() {
+    let url = serve_core(CoreFault::HoldsRepliesUntilHalfClose).await;
+    let failure = failure_of(&url, "coreservices.CoreServices/Chat/lockstep-echo").await;
+    assert!(failure.actual.contains("no answer"), "{}", failure.actual);
+    // One message is enough to show it.
+    let input = failure.input.unwrap();
+    assert!(!input.contains("#1"), "{input}");
+}
