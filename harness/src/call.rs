@@ -15,10 +15,12 @@ use std::{fmt, time::Duration};
 use bytes::Bytes;
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor};
+use std::{future::Future, pin::Pin};
+
 use tokio::{
     sync::mpsc,
     task::JoinHandle,
-    time::{Instant, timeout_at},
+    time::{Instant, Sleep, sleep_until, timeout_at},
 };
 use tokio_stream::{Stream, wrappers::UnboundedReceiverStream};
 use tonic::{Status, Streaming, client::Grpc, metadata::MetadataMap, transport::Channel};
@@ -202,7 +204,12 @@ impl DynamicClient {
         options: &CallOptions,
         output: MessageDescriptor,
     ) -> Result<ResponseStream, CallError> {
-        let give_up = Instant::now() + options.watchdog;
+        // One timer for the whole call, registered once: a fresh timeout
+        // around every await would cost a timer-wheel insertion each.
+        let mut watchdog = Watchdog {
+            sleep: Box::pin(sleep_until(Instant::now() + options.watchdog)),
+            after: options.watchdog,
+        };
         let request = build_request(requests, options);
         let path =
             path.parse().map_err(|_| CallError::Protocol(format!("{path:?} is not a valid method path")))?;
@@ -213,11 +220,26 @@ impl DynamicClient {
                 .map_err(|err| Status::unavailable(format!("channel not ready: {err}")))?;
             self.grpc.streaming(request, path, RawCodec).await
         };
-        let response = timeout_at(give_up, call)
-            .await
-            .map_err(|_| CallError::NoAnswer { after: options.watchdog })??;
+        let response = watchdog.guard(call).await??;
         let (headers, body, _) = response.into_parts();
-        Ok(ResponseStream { headers, body, output, give_up, watchdog: options.watchdog })
+        Ok(ResponseStream { headers, body, output, watchdog })
+    }
+}
+
+/// The harness's limit on a call, shared by every await of it.
+#[derive(Debug)]
+struct Watchdog {
+    sleep: Pin<Box<Sleep>>,
+    after: Duration,
+}
+
+impl Watchdog {
+    async fn guard<F: Future>(&mut self, future: F) -> Result<F::Output, CallError> {
+        tokio::select! {
+            biased;
+            output = future => Ok(output),
+            () = &mut self.sleep => Err(CallError::NoAnswer { after: self.after }),
+        }
     }
 }
 
@@ -250,8 +272,7 @@ pub struct ResponseStream {
     headers: MetadataMap,
     body: Streaming<Bytes>,
     output: MessageDescriptor,
-    give_up: Instant,
-    watchdog: Duration,
+    watchdog: Watchdog,
 }
 
 impl ResponseStream {
@@ -270,17 +291,12 @@ impl ResponseStream {
 
     /// The next response body, undecoded.
     pub async fn raw_message(&mut self) -> Result<Option<Bytes>, CallError> {
-        timeout_at(self.give_up, self.body.message())
-            .await
-            .map_err(|_| CallError::NoAnswer { after: self.watchdog })?
-            .map_err(CallError::Status)
+        self.watchdog.guard(self.body.message()).await?.map_err(CallError::Status)
     }
 
     /// Trailers, once every message has been read.
     pub async fn trailers(&mut self) -> Result<MetadataMap, CallError> {
-        let trailers = timeout_at(self.give_up, self.body.trailers())
-            .await
-            .map_err(|_| CallError::NoAnswer { after: self.watchdog })??;
+        let trailers = self.watchdog.guard(self.body.trailers()).await??;
         Ok(trailers.unwrap_or_default())
     }
 
