@@ -40,7 +40,7 @@ fn dynamic_vs_generated(c: &mut Criterion) {
             })
         })
     });
-    let mut dynamic = DynamicClient::new(channel);
+    let mut dynamic = DynamicClient::connect(&server.url()).unwrap();
     let options = CallOptions::default();
     group.bench_function("dynamic_caller", |b| {
         b.iter_custom(|iters| {

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use harness::DynamicClient;
+use harness::{DynamicClient, transport::RawChannel};
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
 
@@ -33,8 +33,11 @@ impl Default for Settings {
 pub struct Context {
     /// `http://host:port` of the target, for reproduction commands.
     pub url: String,
-    /// One connection to the target.
+    /// One connection to the target, for health and reflection.
     pub channel: Channel,
+    /// The dynamic caller's connection: deadlines are sent, never enforced
+    /// on the client side, so checks see what the server does with them.
+    pub raw: RawChannel,
     /// The contracts this toolkit knows, compiled into `contracts`.
     pub contracts: DescriptorPool,
     /// Descriptors of what the target serves: from reflection, a file, or,
@@ -51,7 +54,7 @@ pub struct Context {
 impl Context {
     /// A fresh client on the shared connection.
     pub fn client(&self) -> DynamicClient {
-        DynamicClient::new(self.channel.clone())
+        DynamicClient::new(self.raw.clone())
     }
 
     /// A method of one of our contracts, by `package.Service` and name.

@@ -56,7 +56,8 @@ pub async fn connect(
             (pool, services, false)
         }
     };
-    Ok(Context { url: url.to_owned(), channel, contracts, served, services, has_reflection, settings })
+    let raw = harness::transport::RawChannel::new(url)?;
+    Ok(Context { url: url.to_owned(), channel, raw, contracts, served, services, has_reflection, settings })
 }
 
 /// Every case this suite has, for `ctx`'s target.

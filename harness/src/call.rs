@@ -23,9 +23,9 @@ use tokio::{
     time::{Instant, Sleep, sleep_until, timeout_at},
 };
 use tokio_stream::{Stream, wrappers::UnboundedReceiverStream};
-use tonic::{Status, Streaming, client::Grpc, metadata::MetadataMap, transport::Channel};
+use tonic::{Status, Streaming, client::Grpc, metadata::MetadataMap};
 
-use crate::codec::RawCodec;
+use crate::{codec::RawCodec, transport::RawChannel};
 
 /// How long the harness waits for any single step of a call by default.
 pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(30);
@@ -126,7 +126,7 @@ pub struct Reply<T> {
 /// Calls any method on one channel. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DynamicClient {
-    grpc: Grpc<Channel>,
+    grpc: Grpc<RawChannel>,
 }
 
 /// Largest response the harness accepts by default. Generous, because the
@@ -134,9 +134,15 @@ pub struct DynamicClient {
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 
 impl DynamicClient {
+    /// A client for `url` (`http://host:port`); connects on the first call.
+    pub fn connect(url: &str) -> anyhow::Result<Self> {
+        Ok(Self::new(RawChannel::new(url)?))
+    }
+
     /// A client on `channel` that sends messages of any size and accepts
-    /// responses up to 64 MiB.
-    pub fn new(channel: Channel) -> Self {
+    /// responses up to 64 MiB. Deadlines are sent to the server, never
+    /// enforced by the client: see [`crate::transport`].
+    pub fn new(channel: RawChannel) -> Self {
         let grpc =
             Grpc::new(channel).max_decoding_message_size(MAX_RESPONSE).max_encoding_message_size(usize::MAX);
         DynamicClient { grpc }
@@ -356,7 +362,12 @@ impl fmt::Debug for Event {
 }
 
 impl BidiCall {
-    fn start(mut grpc: Grpc<Channel>, path: String, options: CallOptions, output: MessageDescriptor) -> Self {
+    fn start(
+        mut grpc: Grpc<RawChannel>,
+        path: String,
+        options: CallOptions,
+        output: MessageDescriptor,
+    ) -> Self {
         let (requests, outgoing) = mpsc::unbounded_channel::<Bytes>();
         let (events_tx, events) = mpsc::unbounded_channel();
         let request = build_request(UnboundedReceiverStream::new(outgoing), &options);

@@ -14,6 +14,7 @@ pub mod descriptors;
 pub mod health;
 pub mod reflection;
 pub mod target;
+pub mod transport;
 
 pub use call::{BidiCall, CallError, CallOptions, DynamicClient, Reply, ResponseStream};
 

@@ -11,8 +11,8 @@ use tonic::{Code, metadata::MetadataValue};
 
 async fn start() -> (services::RunningServer, DynamicClient, DescriptorPool) {
     let server = services::spawn(services::Config::default()).await.unwrap();
-    let channel = harness::connect(&server.url()).await.unwrap();
-    (server, DynamicClient::new(channel), descriptors::embedded())
+    let client = DynamicClient::connect(&server.url()).unwrap();
+    (server, client, descriptors::embedded())
 }
 
 fn method(pool: &DescriptorPool, service: &str, name: &str) -> MethodDescriptor {
