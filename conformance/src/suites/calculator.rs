@@ -5,15 +5,14 @@ use proptest::prelude::*;
 use prost_reflect::Value;
 
 use super::*;
-use crate::property;
 
 const MAX: i64 = 2_097_151;
 
 pub(super) fn cases(ctx: &Context) -> Vec<Case> {
     let cube = ctx.contract_method("calculator.Calculator", "Cube");
     vec![
-        property_case(&cube, "cube-in-range", || (-MAX..=MAX).prop_map(Value::I64).boxed(), true),
-        property_case(
+        cube_case(&cube, "cube-in-range", || (-MAX..=MAX).prop_map(Value::I64).boxed(), true),
+        cube_case(
             &cube,
             "out-of-range",
             || prop_oneof![(i64::MIN..-MAX), (MAX + 1..=i64::MAX)].prop_map(Value::I64).boxed(),
@@ -22,45 +21,31 @@ pub(super) fn cases(ctx: &Context) -> Vec<Case> {
     ]
 }
 
-fn property_case(
+fn cube_case(
     cube: &MethodDescriptor,
     property: &'static str,
     numbers: fn() -> BoxedStrategy<Value>,
     in_range: bool,
 ) -> Case {
-    let method = cube.clone();
-    case(cube, property, move |ctx| {
-        let method = method.clone();
-        let name = format!("calculator.Calculator/Cube/{property}");
-        async move {
-            let input = method.input();
-            let shown = show(&method);
-            property::check(
-                ctx,
-                &name,
-                move || {
-                    Generator::new()
-                        .override_field("calculator.CubeRequest.number", numbers)
-                        .message(&input)
-                        .prop_map(|m| vec![m])
-                },
-                shown,
-                move |ctx, requests| {
-                    let method = method.clone();
-                    async move {
-                        let request = &requests[0];
-                        let Value::I64(n) = get(request, "number") else { unreachable!("int64 field") };
-                        let outcome = ctx.client().unary(&method, request, &options(&ctx)).await;
-                        if in_range {
-                            let reply = outcome.map_err(call_failed)?;
-                            expect_eq("result", Value::I64(n * n * n), get(&reply.message, "result"))
-                        } else {
-                            expect_code(tonic::Code::OutOfRange, outcome.map(|_| ()))
-                        }
-                    }
-                },
-            )
-            .await
-        }
-    })
+    property_case(
+        cube,
+        property,
+        move |input| {
+            Generator::new()
+                .override_field("calculator.CubeRequest.number", numbers)
+                .message(&input)
+                .prop_map(|m| vec![m])
+        },
+        move |ctx, method, requests| async move {
+            let request = &requests[0];
+            let Value::I64(n) = get(request, "number") else { unreachable!("int64 field") };
+            let outcome = ctx.client().unary(&method, request, &options(&ctx)).await;
+            if in_range {
+                let reply = outcome.map_err(call_failed)?;
+                expect_eq("result", Value::I64(n * n * n), get(&reply.message, "result"))
+            } else {
+                expect_code(tonic::Code::OutOfRange, outcome.map(|_| ()))
+            }
+        },
+    )
 }

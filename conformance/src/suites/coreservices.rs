@@ -7,7 +7,6 @@ use proptest::prelude::*;
 use prost_reflect::Value;
 
 use super::*;
-use crate::property;
 
 const SERVICE: &str = "coreservices.CoreServices";
 
@@ -32,67 +31,36 @@ pub(super) fn cases(ctx: &Context) -> Vec<Case> {
 }
 
 fn ping_echoes(method: &MethodDescriptor) -> Case {
-    let method = method.clone();
-    case(&method.clone(), "echoes", move |ctx| {
-        let method = method.clone();
-        async move {
-            let input = method.input();
-            property::check(
-                ctx,
-                "coreservices.CoreServices/Ping/echoes",
-                move || Generator::new().message(&input).prop_map(|m| vec![m]),
-                show(&method),
-                move |ctx, requests| {
-                    let method = method.clone();
-                    async move {
-                        let reply = ctx
-                            .client()
-                            .unary(&method, &requests[0], &options(&ctx))
-                            .await
-                            .map_err(call_failed)?;
-                        expect_eq("message", get(&requests[0], "message"), get(&reply.message, "message"))
-                    }
-                },
-            )
-            .await
-        }
-    })
+    property_case(
+        method,
+        "echoes",
+        |input| Generator::new().message(&input).prop_map(|m| vec![m]),
+        |ctx, method, requests| async move {
+            let reply =
+                ctx.client().unary(&method, &requests[0], &options(&ctx)).await.map_err(call_failed)?;
+            expect_eq("message", get(&requests[0], "message"), get(&reply.message, "message"))
+        },
+    )
 }
 
 fn exact_count(method: &MethodDescriptor) -> Case {
-    let method = method.clone();
-    case(&method.clone(), "exact-count", move |ctx| {
-        let method = method.clone();
-        async move {
-            let input = method.input();
-            property::check(
-                ctx,
-                "coreservices.CoreServices/StreamNumbers/exact-count",
-                move || {
-                    (0u32..=200).prop_map(move |count| vec![message(&input, &[("count", Value::U32(count))])])
-                },
-                show(&method),
-                move |ctx, requests| {
-                    let method = method.clone();
-                    async move {
-                        let Value::U32(count) = get(&requests[0], "count") else {
-                            unreachable!("uint32 field")
-                        };
-                        let stream = ctx
-                            .client()
-                            .server_streaming(&method, &requests[0], &options(&ctx))
-                            .await
-                            .map_err(call_failed)?;
-                        let (messages, end) = stream.collect().await;
-                        end.map_err(call_failed)?;
-                        let values: Vec<Value> = messages.iter().map(|m| get(m, "value")).collect();
-                        expect_eq("values", (0..i64::from(count)).map(Value::I64).collect(), values)
-                    }
-                },
-            )
-            .await
-        }
-    })
+    property_case(
+        method,
+        "exact-count",
+        |input| (0u32..=200).prop_map(move |count| vec![message(&input, &[("count", Value::U32(count))])]),
+        |ctx, method, requests| async move {
+            let Value::U32(count) = get(&requests[0], "count") else { unreachable!("uint32 field") };
+            let stream = ctx
+                .client()
+                .server_streaming(&method, &requests[0], &options(&ctx))
+                .await
+                .map_err(call_failed)?;
+            let (messages, end) = stream.collect().await;
+            end.map_err(call_failed)?;
+            let values: Vec<Value> = messages.iter().map(|m| get(m, "value")).collect();
+            expect_eq("values", (0..i64::from(count)).map(Value::I64).collect(), values)
+        },
+    )
 }
 
 /// Numbers that often overflow: extremes mixed with small values.
@@ -101,154 +69,82 @@ fn number() -> impl Strategy<Value = i64> {
 }
 
 fn upload_summary(method: &MethodDescriptor) -> Case {
-    let method = method.clone();
-    case(&method.clone(), "summary", move |ctx| {
-        let method = method.clone();
-        async move {
-            let input = method.input();
-            property::check(
-                ctx,
-                "coreservices.CoreServices/UploadNumbers/summary",
-                move || {
-                    prop::collection::vec(number(), 0..=12).prop_map(move |values| {
-                        values.into_iter().map(|v| message(&input, &[("value", Value::I64(v))])).collect()
-                    })
-                },
-                show(&method),
-                move |ctx, requests: Vec<DynamicMessage>| {
-                    let method = method.clone();
-                    async move {
-                        let values: Vec<i64> = requests
-                            .iter()
-                            .map(|m| if let Value::I64(v) = get(m, "value") { v } else { 0 })
-                            .collect();
-                        let outcome = ctx.client().client_streaming(&method, &requests, &options(&ctx)).await;
-                        let mut sum: i128 = 0;
-                        let mut overflowed = false;
-                        for &value in &values {
-                            sum += i128::from(value);
-                            overflowed |= i64::try_from(sum).is_err();
-                        }
-                        if overflowed {
-                            return expect_code(tonic::Code::OutOfRange, outcome.map(|_| ()));
-                        }
-                        let reply = outcome.map_err(call_failed)?.message;
-                        let expected = [
-                            ("count", Value::U64(values.len() as u64)),
-                            ("sum", Value::I64(sum as i64)),
-                            ("min", Value::I64(values.iter().copied().min().unwrap_or(0))),
-                            ("max", Value::I64(values.iter().copied().max().unwrap_or(0))),
-                        ];
-                        for (field, value) in expected {
-                            expect_eq(field, value, get(&reply, field))?;
-                        }
-                        Ok(())
-                    }
-                },
-            )
-            .await
-        }
-    })
+    property_case(
+        method,
+        "summary",
+        |input| {
+            prop::collection::vec(number(), 0..=12).prop_map(move |values| {
+                values.into_iter().map(|v| message(&input, &[("value", Value::I64(v))])).collect()
+            })
+        },
+        |ctx, method, requests| async move {
+            let values: Vec<i64> =
+                requests.iter().map(|m| if let Value::I64(v) = get(m, "value") { v } else { 0 }).collect();
+            let outcome = ctx.client().client_streaming(&method, &requests, &options(&ctx)).await;
+            // The contract fails the call as soon as a running sum leaves int64.
+            let mut sum: i128 = 0;
+            let mut overflowed = false;
+            for &value in &values {
+                sum += i128::from(value);
+                overflowed |= i64::try_from(sum).is_err();
+            }
+            if overflowed {
+                return expect_code(tonic::Code::OutOfRange, outcome.map(|_| ()));
+            }
+            let reply = outcome.map_err(call_failed)?.message;
+            let expected = [
+                ("count", Value::U64(values.len() as u64)),
+                ("sum", Value::I64(sum as i64)),
+                ("min", Value::I64(values.iter().copied().min().unwrap_or(0))),
+                ("max", Value::I64(values.iter().copied().max().unwrap_or(0))),
+            ];
+            for (field, value) in expected {
+                expect_eq(field, value, get(&reply, field))?;
+            }
+            Ok(())
+        },
+    )
 }
 
 fn chat_lockstep(method: &MethodDescriptor) -> Case {
-    let method = method.clone();
-    case(&method.clone(), "lockstep-echo", move |ctx| {
-        let method = method.clone();
-        async move {
-            let input = method.input();
-            property::check(
-                ctx,
-                "coreservices.CoreServices/Chat/lockstep-echo",
-                move || Generator::new().stream(&input, 0..=6),
-                show(&method),
-                move |ctx, requests: Vec<DynamicMessage>| {
-                    let method = method.clone();
-                    async move {
-                        let mut call = ctx.client().bidi(&method, &options(&ctx));
-                        for (index, request) in requests.iter().enumerate() {
-                            call.send(request).map_err(call_failed)?;
-                            // Message i+1 is sent only once reply i is in: a
-                            // server that holds replies until half-close never
-                            // answers here.
-                            let reply = call
-                                .message()
-                                .await
-                                .map_err(|err| {
-                                    Failure::new(
-                                        format!("reply #{index} before the next message is sent"),
-                                        err.to_string(),
-                                    )
-                                })?
-                                .ok_or_else(|| Failure::new(format!("reply #{index}"), "the call ended"))?;
-                            expect_eq(
-                                &format!("reply #{index} text"),
-                                get(request, "text"),
-                                get(&reply, "text"),
-                            )?;
-                            expect_eq(
-                                &format!("reply #{index} seq"),
-                                Value::U64(index as u64),
-                                get(&reply, "seq"),
-                            )?;
-                            expect_eq(
-                                &format!("reply #{index} sender"),
-                                Value::String("server".into()),
-                                get(&reply, "sender"),
-                            )?;
-                        }
-                        call.close_send();
-                        match call.message().await {
-                            Ok(None) => Ok(()),
-                            Ok(Some(extra)) => Err(Failure::new(
-                                "no reply after half-close",
-                                harness::compare::to_text(&extra),
-                            )),
-                            Err(err) => Err(call_failed(err)),
-                        }
-                    }
-                },
-            )
+    property_case(
+        method,
+        "lockstep-echo",
+        |input| Generator::new().stream(&input, 0..=6),
+        |ctx, method, requests| async move {
+            lockstep(&ctx, &method, &requests, |index, request, reply| {
+                let at = |field: &str| format!("reply #{index} {field}");
+                expect_eq(&at("text"), get(request, "text"), get(reply, "text"))?;
+                expect_eq(&at("seq"), Value::U64(index as u64), get(reply, "seq"))?;
+                expect_eq(&at("sender"), Value::String("server".into()), get(reply, "sender"))
+            })
             .await
-        }
-    })
+        },
+    )
 }
 
 /// The whole stream sent before any reply is read: replies must still come
 /// in request order. (In lockstep a server has no chance to reorder.)
 fn chat_all_at_once(method: &MethodDescriptor) -> Case {
-    let method = method.clone();
-    case(&method.clone(), "in-order-when-sent-at-once", move |ctx| {
-        let method = method.clone();
-        async move {
-            let input = method.input();
-            property::check(
-                ctx,
-                "coreservices.CoreServices/Chat/in-order-when-sent-at-once",
-                move || Generator::new().stream(&input, 0..=6),
-                show(&method),
-                move |ctx, requests: Vec<DynamicMessage>| {
-                    let method = method.clone();
-                    async move {
-                        let mut call = ctx.client().bidi(&method, &options(&ctx));
-                        for request in &requests {
-                            call.send(request).map_err(call_failed)?;
-                        }
-                        call.close_send();
-                        let mut replies = Vec::new();
-                        while let Some(reply) = call.message().await.map_err(call_failed)? {
-                            replies.push(reply);
-                        }
-                        let texts = |messages: &[DynamicMessage]| {
-                            messages.iter().map(|m| get(m, "text")).collect::<Vec<_>>()
-                        };
-                        expect_eq("reply texts", texts(&requests), texts(&replies))?;
-                        let seqs: Vec<Value> = replies.iter().map(|m| get(m, "seq")).collect();
-                        expect_eq("reply seqs", (0..requests.len() as u64).map(Value::U64).collect(), seqs)
-                    }
-                },
-            )
-            .await
-        }
-    })
+    property_case(
+        method,
+        "in-order-when-sent-at-once",
+        |input| Generator::new().stream(&input, 0..=6),
+        |ctx, method, requests| async move {
+            let mut call = ctx.client().bidi(&method, &options(&ctx));
+            for request in &requests {
+                call.send(request).map_err(call_failed)?;
+            }
+            call.close_send();
+            let mut replies = Vec::new();
+            while let Some(reply) = call.message().await.map_err(call_failed)? {
+                replies.push(reply);
+            }
+            let texts =
+                |messages: &[DynamicMessage]| messages.iter().map(|m| get(m, "text")).collect::<Vec<_>>();
+            expect_eq("reply texts", texts(&requests), texts(&replies))?;
+            let seqs: Vec<Value> = replies.iter().map(|m| get(m, "seq")).collect();
+            expect_eq("reply seqs", (0..requests.len() as u64).map(Value::U64).collect(), seqs)
+        },
+    )
 }

@@ -14,7 +14,6 @@ use prost_reflect::Value;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::property;
 
 /// Values of `mensagem.ImageFormat`.
 const UNKNOWN: i32 = 0;
@@ -80,60 +79,22 @@ fn signature_format(bytes: &[u8]) -> i32 {
 
 pub(super) fn cases(ctx: &Context) -> Vec<Case> {
     let method = ctx.contract_method("mensagem.ImagemService", "UploadImagem");
-    vec![case(&method.clone(), "describes-each-image-in-lockstep", move |ctx| {
-        let method = method.clone();
-        async move {
-            let request = method.input();
-            property::check(
-                ctx,
-                "mensagem.ImagemService/UploadImagem/describes-each-image-in-lockstep",
-                move || {
-                    prop::collection::vec(input(), 0..=4).prop_map(move |inputs| {
-                        inputs
-                            .iter()
-                            .map(|input| {
-                                message(&request, &[("imagem", Value::Bytes(Bytes::from(input.bytes())))])
-                            })
-                            .collect()
-                    })
-                },
-                show(&method),
-                move |ctx, requests: Vec<DynamicMessage>| {
-                    let method = method.clone();
-                    async move {
-                        let mut call = ctx.client().bidi(&method, &options(&ctx));
-                        for (index, request) in requests.iter().enumerate() {
-                            call.send(request).map_err(call_failed)?;
-                            let reply = call
-                                .message()
-                                .await
-                                .map_err(|err| {
-                                    Failure::new(
-                                        format!("response #{index} before the next image is sent"),
-                                        err.to_string(),
-                                    )
-                                })?
-                                .ok_or_else(|| {
-                                    Failure::new(format!("response #{index}"), "the call ended")
-                                })?;
-                            check_reply(index, request, &reply)?;
-                        }
-                        call.close_send();
-                        match call.message().await {
-                            Ok(None) => Ok(()),
-                            Ok(Some(extra)) => {
-                                Err(Failure::new("one response per image", harness::compare::to_text(&extra)))
-                            }
-                            Err(err) => Err(call_failed(err)),
-                        }
-                    }
-                },
-            )
-            .await
-        }
-    })]
+    vec![property_case(
+        &method,
+        "describes-each-image-in-lockstep",
+        |request| {
+            prop::collection::vec(input(), 0..=4).prop_map(move |inputs| {
+                inputs
+                    .iter()
+                    .map(|input| message(&request, &[("imagem", Value::Bytes(Bytes::from(input.bytes())))]))
+                    .collect()
+            })
+        },
+        |ctx, method, requests| async move { lockstep(&ctx, &method, &requests, check_reply).await },
+    )]
 }
 
+/// One response against the suite's own oracle for its image.
 fn check_reply(index: usize, request: &DynamicMessage, reply: &DynamicMessage) -> Result<(), Failure> {
     let Value::Bytes(bytes) = get(request, "imagem") else { unreachable!("bytes field") };
     let at = |field: &str| format!("response #{index} {field}");

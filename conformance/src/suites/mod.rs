@@ -42,6 +42,38 @@ where
     Case::new(&service, format!("{service}/{}/{property}", method.name()), Some(&service), check)
 }
 
+/// A property of `method`: request lists from `strategy` (given the method's
+/// input type), rendered as text and a `buf curl` line, judged by `check`.
+fn property_case<S, F, Fut>(
+    method: &MethodDescriptor,
+    property: &str,
+    strategy: impl Fn(MessageDescriptor) -> S + Clone + Send + Sync + 'static,
+    check: F,
+) -> Case
+where
+    S: proptest::strategy::Strategy<Value = Vec<DynamicMessage>> + 'static,
+    F: Fn(Arc<Context>, MethodDescriptor, Vec<DynamicMessage>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Failure>> + Send + 'static,
+{
+    let name = format!("{}/{}/{property}", method.parent_service().full_name(), method.name());
+    let shared = method.clone();
+    case(method, property, move |ctx| {
+        let (method, strategy, check, name) = (shared.clone(), strategy.clone(), check.clone(), name.clone());
+        async move {
+            let input = method.input();
+            let shown = show(&method);
+            crate::property::check(
+                ctx,
+                &name,
+                move || strategy(input),
+                shown,
+                move |ctx, requests| check(ctx, method.clone(), requests),
+            )
+            .await
+        }
+    })
+}
+
 fn message(desc: &MessageDescriptor, fields: &[(&str, Value)]) -> DynamicMessage {
     let mut message = DynamicMessage::new(desc.clone());
     for (name, value) in fields {
@@ -88,6 +120,38 @@ fn verdict(result: Result<(), Failure>) -> Verdict {
     match result {
         Ok(()) => Verdict::Passed,
         Err(failure) => Verdict::Failed(failure),
+    }
+}
+
+/// Lockstep: each request is sent only once the reply to the previous one is
+/// in, so a server that holds replies until half-close never gets past the
+/// first. Each reply is judged by `check(index, request, reply)`; then the
+/// client half-closes and the call must end with OK and nothing more.
+async fn lockstep(
+    ctx: &Context,
+    method: &MethodDescriptor,
+    requests: &[DynamicMessage],
+    check: impl Fn(usize, &DynamicMessage, &DynamicMessage) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut call = ctx.client().bidi(method, &options(ctx));
+    for (index, request) in requests.iter().enumerate() {
+        call.send(request).map_err(call_failed)?;
+        let reply = call
+            .message()
+            .await
+            .map_err(|err| {
+                Failure::new(format!("reply #{index} before the next request is sent"), err.to_string())
+            })?
+            .ok_or_else(|| Failure::new(format!("reply #{index}"), "the call ended"))?;
+        check(index, request, &reply)?;
+    }
+    call.close_send();
+    match call.message().await {
+        Ok(None) => Ok(()),
+        Ok(Some(extra)) => {
+            Err(Failure::new("exactly one reply per request", harness::compare::to_text(&extra)))
+        }
+        Err(err) => Err(call_failed(err)),
     }
 }
 

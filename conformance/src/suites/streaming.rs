@@ -5,7 +5,6 @@ use proptest::prelude::*;
 use prost_reflect::Value;
 
 use super::*;
-use crate::property;
 
 const MAX_VALUES: i64 = 1_000_000;
 
@@ -50,49 +49,33 @@ fn ranges(
     property: &'static str,
     strategy: fn() -> BoxedStrategy<(i64, i64)>,
 ) -> Case {
-    let method = method.clone();
-    case(&method.clone(), property, move |ctx| {
-        let method = method.clone();
-        let name = format!("streaming.NumberStreamer/StreamNumbers/{property}");
-        async move {
-            let input = method.input();
-            let shown = show(&method);
-            property::check(
-                ctx,
-                &name,
-                move || {
-                    strategy().prop_map(move |(start, end)| {
-                        vec![message(&input, &[("start", Value::I64(start)), ("end", Value::I64(end))])]
-                    })
-                },
-                shown,
-                move |ctx, requests| {
-                    let method = method.clone();
-                    async move {
-                        let request = &requests[0];
-                        let (Value::I64(start), Value::I64(end)) =
-                            (get(request, "start"), get(request, "end"))
-                        else {
-                            unreachable!("int64 fields")
-                        };
-                        let stream = ctx.client().server_streaming(&method, request, &options(&ctx)).await;
-                        let (messages, end_of_call) = match stream {
-                            Ok(stream) => stream.collect().await,
-                            Err(err) => (Vec::new(), Err(err)),
-                        };
-                        let count = i128::from(end) - i128::from(start) + 1;
-                        if start > end || count > i128::from(MAX_VALUES) {
-                            expect_eq("values before the error", 0, messages.len())?;
-                            return expect_code(tonic::Code::InvalidArgument, end_of_call.map(|_| ()));
-                        }
-                        end_of_call.map_err(call_failed)?;
-                        let values: Vec<Value> = messages.iter().map(|m| get(m, "value")).collect();
-                        let expected: Vec<Value> = (start..=end).map(Value::I64).collect();
-                        expect_eq("values", expected, values)
-                    }
-                },
-            )
-            .await
-        }
-    })
+    property_case(
+        method,
+        property,
+        move |input| {
+            strategy().prop_map(move |(start, end)| {
+                vec![message(&input, &[("start", Value::I64(start)), ("end", Value::I64(end))])]
+            })
+        },
+        |ctx, method, requests| async move {
+            let request = &requests[0];
+            let (Value::I64(start), Value::I64(end)) = (get(request, "start"), get(request, "end")) else {
+                unreachable!("int64 fields")
+            };
+            let stream = ctx.client().server_streaming(&method, request, &options(&ctx)).await;
+            let (messages, end_of_call) = match stream {
+                Ok(stream) => stream.collect().await,
+                Err(err) => (Vec::new(), Err(err)),
+            };
+            let count = i128::from(end) - i128::from(start) + 1;
+            if start > end || count > i128::from(MAX_VALUES) {
+                expect_eq("values before the error", 0, messages.len())?;
+                return expect_code(tonic::Code::InvalidArgument, end_of_call.map(|_| ()));
+            }
+            end_of_call.map_err(call_failed)?;
+            let values: Vec<Value> = messages.iter().map(|m| get(m, "value")).collect();
+            let expected: Vec<Value> = (start..=end).map(Value::I64).collect();
+            expect_eq("values", expected, values)
+        },
+    )
 }

@@ -14,39 +14,23 @@ use crate::support::{assert_code, start, start_with};
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
-async fn list_services_v1(channel: Channel) -> Vec<String> {
+/// Lists services over either reflection version: v1 and v1alpha share
+/// their message layout, so only the method path differs.
+async fn list_services(channel: Channel, service: &str) -> Vec<String> {
     use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest, ServerReflectionResponse, server_reflection_request::MessageRequest,
+        server_reflection_response::MessageResponse,
     };
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = ServerReflectionClient::new(channel)
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    match responses.next().await.unwrap().unwrap().message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => {
-            list.service.into_iter().map(|s| s.name).collect()
-        }
-        other => panic!("unexpected reflection answer {other:?}"),
-    }
-}
-
-async fn list_services_v1alpha(channel: Channel) -> Vec<String> {
-    use tonic_reflection::pb::v1alpha::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut responses = ServerReflectionClient::new(channel)
-        .server_reflection_info(tokio_stream::iter([request]))
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = format!("/{service}/ServerReflectionInfo").parse().unwrap();
+    let codec = tonic_prost::ProstCodec::<ServerReflectionRequest, ServerReflectionResponse>::default();
+    let mut responses = grpc
+        .streaming(tonic::Request::new(tokio_stream::iter([request])), path, codec)
         .await
         .unwrap()
         .into_inner();
@@ -61,7 +45,10 @@ async fn list_services_v1alpha(channel: Channel) -> Vec<String> {
 #[tokio::test]
 async fn reflection_v1_and_v1alpha_list_every_service() {
     let (_server, channel) = start().await;
-    for listed in [list_services_v1(channel.clone()).await, list_services_v1alpha(channel).await] {
+    for listed in [
+        list_services(channel.clone(), REFLECTION_V1).await,
+        list_services(channel, REFLECTION_V1ALPHA).await,
+    ] {
         for name in
             SERVICE_NAMES.iter().copied().chain(["grpc.health.v1.Health", REFLECTION_V1, REFLECTION_V1ALPHA])
         {
