@@ -72,7 +72,10 @@ pub fn test() -> Result<()> {
 
     step("tests");
     // Ignored tests are the ones that need the tools installed above.
-    cargo(["test", "--workspace", "--", "--include-ignored"].map(OsStr::new), &[("BUF", buf.as_os_str())])
+    cargo(["test", "--workspace", "--", "--include-ignored"].map(OsStr::new), &[("BUF", buf.as_os_str())])?;
+
+    step("conformance: reference services, then the Python peers");
+    conformance(&[], &[Peers::Python])
 }
 
 fn step(name: &str) {
