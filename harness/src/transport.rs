@@ -24,7 +24,9 @@ use hyper::{
     client::conn::http2::{self, SendRequest},
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::{net::TcpStream, sync::Mutex};
+use std::sync::Mutex;
+
+use tokio::net::TcpStream;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -50,17 +52,19 @@ impl RawChannel {
     /// The live connection, or a new one. Failing to connect is UNAVAILABLE,
     /// as in every gRPC client, and not a status the server sent.
     async fn sender(&self) -> Result<SendRequest<tonic::body::Body>, BoxError> {
-        let mut slot = self.connection.lock().await;
-        if let Some(sender) = slot.as_ref()
+        // A plain mutex held only to clone: the common path never awaits.
+        if let Some(sender) = self.connection.lock().expect("not poisoned").as_ref()
             && !sender.is_closed()
         {
             return Ok(sender.clone());
         }
+        // Two calls may race to reconnect; the later connection wins the
+        // slot, and the earlier one serves its own call and then closes.
         let sender = self.connect().await.map_err(|err| {
             Box::new(tonic::Status::unavailable(format!("cannot connect to {}: {err}", self.authority)))
                 as BoxError
         })?;
-        *slot = Some(sender.clone());
+        *self.connection.lock().expect("not poisoned") = Some(sender.clone());
         Ok(sender)
     }
 
@@ -101,8 +105,9 @@ impl tower_service::Service<Request<tonic::body::Body>> for RawChannel {
             parts.authority = Some(channel.authority.clone());
             parts.path_and_query = path;
             *request.uri_mut() = Uri::from_parts(parts)?;
+            // No `ready()`: for HTTP/2 it only says the connection is open,
+            // which `sender()` has just checked.
             let mut sender = channel.sender().await?;
-            sender.ready().await?;
             Ok(sender.send_request(request).await?)
         })
     }
