@@ -20,7 +20,7 @@ use std::{future::Future, pin::Pin};
 use tokio::{
     sync::mpsc,
     task::JoinHandle,
-    time::{Instant, Sleep, sleep_until, timeout_at},
+    time::{Instant, Sleep, sleep_until},
 };
 use tokio_stream::{Stream, wrappers::UnboundedReceiverStream};
 use tonic::{Status, Streaming, client::Grpc, metadata::MetadataMap};
@@ -240,6 +240,10 @@ struct Watchdog {
 }
 
 impl Watchdog {
+    fn new(after: Duration) -> Self {
+        Watchdog { sleep: Box::pin(sleep_until(Instant::now() + after)), after }
+    }
+
     async fn guard<F: Future>(&mut self, future: F) -> Result<F::Output, CallError> {
         tokio::select! {
             biased;
@@ -347,8 +351,7 @@ pub struct BidiCall {
     headers: Option<MetadataMap>,
     trailers: Option<MetadataMap>,
     ended: bool,
-    give_up: Instant,
-    watchdog: Duration,
+    watchdog: Watchdog,
 }
 
 impl fmt::Debug for Event {
@@ -419,8 +422,7 @@ impl BidiCall {
             headers: None,
             trailers: None,
             ended: false,
-            give_up: Instant::now() + options.watchdog,
-            watchdog: options.watchdog,
+            watchdog: Watchdog::new(options.watchdog),
         }
     }
 
@@ -450,9 +452,7 @@ impl BidiCall {
             if self.ended {
                 return Ok(None);
             }
-            let event = timeout_at(self.give_up, self.events.recv())
-                .await
-                .map_err(|_| CallError::NoAnswer { after: self.watchdog })?;
+            let event = self.watchdog.guard(self.events.recv()).await?;
             match event {
                 Some(Event::Headers(headers)) => self.headers = Some(headers),
                 Some(Event::Message(body)) => return decode(&self.output, body).map(Some),

@@ -43,22 +43,3 @@ pub(crate) fn pool_from_files(files: Vec<FileDescriptorProto>) -> Result<Descrip
         Err(_) => bail!("the descriptors could not be read (prost-reflect panicked on them)"),
     }
 }
-
-/// Fully qualified names (`package.Service`) of every service declared in an
-/// encoded descriptor set, sorted.
-pub fn service_names(encoded: &[u8]) -> Result<Vec<String>> {
-    let set = FileDescriptorSet::decode(encoded).context("not an encoded FileDescriptorSet")?;
-    let mut names: Vec<String> = set
-        .file
-        .iter()
-        .flat_map(|file| {
-            let package = file.package().to_owned();
-            file.service.iter().map(move |service| match package.as_str() {
-                "" => service.name().to_owned(),
-                package => format!("{package}.{}", service.name()),
-            })
-        })
-        .collect();
-    names.sort();
-    Ok(names)
-}
