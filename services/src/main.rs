@@ -27,6 +27,16 @@ enum Command {
         /// Seconds in-flight calls may run after a shutdown signal.
         #[arg(long, default_value_t = 10)]
         shutdown_timeout_secs: u64,
+        /// S3 bucket for FileUploader; created if missing.
+        #[arg(long, default_value = "uploads")]
+        bucket: String,
+        /// Folder for the embedded S3 server, used when `AWS_ENDPOINT_URL` is
+        /// not set (a temporary folder by default).
+        #[arg(long, value_name = "DIR")]
+        s3_data_dir: Option<std::path::PathBuf>,
+        /// Multipart part size for uploads, e.g. `8MiB` (at least 5 MiB).
+        #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+        part_size: usize,
     },
 }
 
@@ -34,8 +44,20 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let Command::Serve { addr, max_message_size, shutdown_timeout_secs } = Cli::parse().command;
-    let config = Config { max_message_size, shutdown_timeout: Duration::from_secs(shutdown_timeout_secs) };
+    let Command::Serve { addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size } =
+        Cli::parse().command;
+    // The standard AWS convention: an endpoint in the environment means a
+    // real S3; without one, an embedded server stands in.
+    let backend = if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        services::s3::Backend::Environment
+    } else {
+        services::s3::Backend::Embedded { data_dir: s3_data_dir }
+    };
+    let config = Config {
+        max_message_size,
+        shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
+        s3: services::s3::S3Config { backend, bucket, part_size, ..Default::default() },
+    };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;

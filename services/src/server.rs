@@ -15,8 +15,8 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    calculator::Calculator, coreservices::CoreServices, imagem::ImagemService, limits::SizeLimitStatusLayer,
-    streaming::NumberStreamer, uploader::UploaderService,
+    calculator::Calculator, coreservices::CoreServices, fileuploader::FileUploader, imagem::ImagemService,
+    limits::SizeLimitStatusLayer, s3::S3Config, streaming::NumberStreamer, uploader::UploaderService,
 };
 
 /// Settings shared by the `services` binary and the in-process server.
@@ -28,11 +28,17 @@ pub struct Config {
     pub max_message_size: usize,
     /// How long in-flight calls may run after shutdown begins.
     pub shutdown_timeout: Duration,
+    /// Where `uploader.FileUploader` stores files.
+    pub s3: S3Config,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_message_size: 16 * 1024 * 1024, shutdown_timeout: Duration::from_secs(10) }
+        Config {
+            max_message_size: 16 * 1024 * 1024,
+            shutdown_timeout: Duration::from_secs(10),
+            s3: S3Config::default(),
+        }
     }
 }
 
@@ -44,6 +50,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <contracts::mensagem::imagem_service_server::ImagemServiceServer<ImagemService> as NamedService>::NAME,
     <contracts::streaming::number_streamer_server::NumberStreamerServer<NumberStreamer> as NamedService>::NAME,
     <contracts::uploader::uploader_service_server::UploaderServiceServer<UploaderService> as NamedService>::NAME,
+    <contracts::uploader::file_uploader_server::FileUploaderServer<FileUploader> as NamedService>::NAME,
 ];
 
 /// HTTP/2 receive windows. hyper's server default (1 MiB each) cannot hold a
@@ -69,6 +76,11 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Shutdown> {
+    let uploader = FileUploader::new(config.s3.clone());
+    if let Err(err) = uploader.connect().await {
+        // Everything else still works; uploads fail with UNAVAILABLE until S3 answers.
+        tracing::warn!(error = %err, "S3 is not reachable yet");
+    }
     let (reporter, health) = tonic_health::server::health_reporter();
     set_all(&reporter, ServingStatus::Serving).await;
 
@@ -101,7 +113,8 @@ pub async fn serve(
         .add_service(limited!(CoreServices.server()))
         .add_service(limited!(ImagemService.server()))
         .add_service(limited!(NumberStreamer.server()))
-        .add_service(limited!(UploaderService.server()));
+        .add_service(limited!(UploaderService.server()))
+        .add_service(limited!(uploader.server()));
 
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();

@@ -4,6 +4,7 @@
 mod calculator;
 mod cli;
 mod coreservices;
+mod fileuploader;
 mod imagem;
 mod interop;
 mod server;

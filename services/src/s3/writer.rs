@@ -1,0 +1,241 @@
+//! Streams one object into the bucket as its bytes arrive.
+//!
+//! Bytes are hashed (SHA-256, CRC32C) on arrival and buffered up to one part.
+//! A file that never fills a part is stored with one PutObject when it ends;
+//! a larger one becomes a multipart upload with at most `parts_in_flight`
+//! parts being sent at once, so memory stays bounded whatever the file size.
+//! Every PutObject and UploadPart carries its CRC32C, so an S3 server that
+//! checks it rejects bytes corrupted in transit.
+//!
+//! The writer owns the multipart upload: unless `finish` completes it, it is
+//! aborted when the writer is dropped, on an error, a cancelled call or a
+//! passed deadline alike, so a failure never leaves an unfinished upload.
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+use tonic::Status;
+
+use super::{Bucket, status};
+use aws_sdk_s3::{
+    primitives::ByteStream,
+    types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart},
+};
+
+/// What a successful upload stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Finished {
+    pub(crate) size: u64,
+    pub(crate) sha256: [u8; 32],
+    pub(crate) crc32c: u32,
+    pub(crate) etag: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct ObjectWriter {
+    bucket: Bucket,
+    key: String,
+    buffer: BytesMut,
+    size: u64,
+    sha256: Sha256,
+    crc32c: u32,
+    multipart: Option<Multipart>,
+}
+
+#[derive(Debug)]
+struct Multipart {
+    upload_id: String,
+    next_part: i32,
+    in_flight: JoinSet<Result<CompletedPart, Status>>,
+    done: Vec<CompletedPart>,
+}
+
+impl ObjectWriter {
+    pub(crate) fn new(bucket: Bucket, key: String) -> Self {
+        ObjectWriter {
+            bucket,
+            key,
+            buffer: BytesMut::new(),
+            size: 0,
+            sha256: Sha256::new(),
+            crc32c: 0,
+            multipart: None,
+        }
+    }
+
+    /// Takes the next bytes of the file.
+    pub(crate) async fn write(&mut self, chunk: &[u8]) -> Result<(), Status> {
+        self.sha256.update(chunk);
+        self.crc32c = crc32c::crc32c_append(self.crc32c, chunk);
+        self.size += chunk.len() as u64;
+        self.buffer.extend_from_slice(chunk);
+        while self.buffer.len() >= self.bucket.part_size {
+            let part = self.buffer.split_to(self.bucket.part_size).freeze();
+            self.send_part(part).await?;
+        }
+        Ok(())
+    }
+
+    /// Aborts an unfinished multipart upload and waits until S3 has done so,
+    /// so that a client told about a failure finds nothing left behind.
+    pub(crate) async fn abort(&mut self) {
+        let Some(mut multipart) = self.multipart.take() else { return };
+        multipart.in_flight.abort_all();
+        let aborted = self
+            .bucket
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket.name)
+            .key(&self.key)
+            .upload_id(&multipart.upload_id)
+            .send()
+            .await;
+        if let Err(err) = aborted {
+            tracing::warn!(key = %self.key, upload_id = %multipart.upload_id, error = %err, "could not abort a multipart upload");
+        }
+    }
+
+    /// Stores the object, unless `expected_sha256` says the bytes are not the
+    /// ones the client meant to send: then nothing is stored.
+    pub(crate) async fn finish(&mut self, expected_sha256: Option<[u8; 32]>) -> Result<Finished, Status> {
+        let sha256: [u8; 32] = self.sha256.clone().finalize().into();
+        if let Some(expected) = expected_sha256
+            && expected != sha256
+        {
+            return Err(Status::data_loss(format!(
+                "the received bytes have SHA-256 {}, not the expected {}; nothing was stored",
+                hex::encode(sha256),
+                hex::encode(expected)
+            )));
+        }
+        let etag = if self.multipart.is_none() {
+            self.put_whole().await?
+        } else {
+            if !self.buffer.is_empty() {
+                let last = self.buffer.split().freeze();
+                self.send_part(last).await?;
+            }
+            self.complete().await?
+        };
+        Ok(Finished { size: self.size, sha256, crc32c: self.crc32c, etag })
+    }
+
+    async fn put_whole(&mut self) -> Result<String, Status> {
+        let body = self.buffer.split().freeze();
+        let output = self
+            .bucket
+            .client
+            .put_object()
+            .bucket(&self.bucket.name)
+            .key(&self.key)
+            .checksum_crc32_c(crc32c_base64(&body))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|err| status("PutObject", err))?;
+        Ok(output.e_tag.unwrap_or_default())
+    }
+
+    async fn send_part(&mut self, part: Bytes) -> Result<(), Status> {
+        if self.multipart.is_none() {
+            let created = self
+                .bucket
+                .client
+                .create_multipart_upload()
+                .bucket(&self.bucket.name)
+                .key(&self.key)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+                .send()
+                .await
+                .map_err(|err| status("CreateMultipartUpload", err))?;
+            let upload_id = created
+                .upload_id
+                .ok_or_else(|| Status::internal("S3 answered CreateMultipartUpload without an upload id"))?;
+            self.multipart =
+                Some(Multipart { upload_id, next_part: 1, in_flight: JoinSet::new(), done: Vec::new() });
+        }
+        let multipart = self.multipart.as_mut().expect("just created");
+        // Bounded: wait for a slot before buffering another part in flight.
+        while multipart.in_flight.len() >= self.bucket.parts_in_flight {
+            let finished = multipart.in_flight.join_next().await.expect("not empty");
+            multipart.done.push(joined(finished)?);
+        }
+        let number = multipart.next_part;
+        multipart.next_part += 1;
+        let request = self
+            .bucket
+            .client
+            .upload_part()
+            .bucket(&self.bucket.name)
+            .key(&self.key)
+            .upload_id(&multipart.upload_id)
+            .part_number(number)
+            .checksum_crc32_c(crc32c_base64(&part))
+            .body(ByteStream::from(part.clone()));
+        let checksum = crc32c_base64(&part);
+        multipart.in_flight.spawn(async move {
+            let output = request.send().await.map_err(|err| status("UploadPart", err))?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(output.e_tag)
+                .checksum_crc32_c(checksum)
+                .build())
+        });
+        Ok(())
+    }
+
+    async fn complete(&mut self) -> Result<String, Status> {
+        let multipart = self.multipart.as_mut().expect("multipart upload started");
+        while let Some(finished) = multipart.in_flight.join_next().await {
+            multipart.done.push(joined(finished)?);
+        }
+        let mut parts = std::mem::take(&mut multipart.done);
+        parts.sort_by_key(|part| part.part_number);
+        let upload_id = multipart.upload_id.clone();
+        let output = self
+            .bucket
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket.name)
+            .key(&self.key)
+            .upload_id(&upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|err| status("CompleteMultipartUpload", err))?;
+        // Completed: nothing left for Drop to abort.
+        self.multipart = None;
+        Ok(output.e_tag.unwrap_or_default())
+    }
+}
+
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        let Some(mut multipart) = self.multipart.take() else { return };
+        multipart.in_flight.abort_all();
+        let (client, bucket, key) = (self.bucket.client.clone(), self.bucket.name.clone(), self.key.clone());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(%key, upload_id = %multipart.upload_id, "no runtime to abort an unfinished multipart upload");
+            return;
+        };
+        runtime.spawn(async move {
+            let aborted =
+                client.abort_multipart_upload().bucket(bucket).key(&key).upload_id(&multipart.upload_id).send().await;
+            if let Err(err) = aborted {
+                tracing::warn!(%key, upload_id = %multipart.upload_id, error = %err, "could not abort a multipart upload");
+            }
+        });
+    }
+}
+
+fn joined(
+    result: Result<Result<CompletedPart, Status>, tokio::task::JoinError>,
+) -> Result<CompletedPart, Status> {
+    result.map_err(|err| Status::internal(format!("a part upload task failed: {err}")))?
+}
+
+/// S3 wants checksums as base64 of the big-endian value.
+fn crc32c_base64(bytes: &[u8]) -> String {
+    BASE64.encode(crc32c::crc32c(bytes).to_be_bytes())
+}
