@@ -80,20 +80,29 @@ impl ObjectWriter {
     /// Aborts an unfinished multipart upload and waits until S3 has done so,
     /// so that a client told about a failure finds nothing left behind.
     pub(crate) async fn abort(&mut self) {
-        let Some(mut multipart) = self.multipart.take() else { return };
+        if let Some(aborting) = self.start_abort() {
+            aborting.await;
+        }
+    }
+
+    /// Stops the part uploads and returns the AbortMultipartUpload request as
+    /// an owned future, for `abort` to await and `Drop` to spawn.
+    fn start_abort(&mut self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let mut multipart = self.multipart.take()?;
         multipart.in_flight.abort_all();
-        let aborted = self
+        let request = self
             .bucket
             .client
             .abort_multipart_upload()
             .bucket(&self.bucket.name)
             .key(&self.key)
-            .upload_id(&multipart.upload_id)
-            .send()
-            .await;
-        if let Err(err) = aborted {
-            tracing::warn!(key = %self.key, upload_id = %multipart.upload_id, error = %err, "could not abort a multipart upload");
-        }
+            .upload_id(&multipart.upload_id);
+        let key = self.key.clone();
+        Some(async move {
+            if let Err(err) = request.send().await {
+                tracing::warn!(%key, upload_id = %multipart.upload_id, error = %err, "could not abort a multipart upload");
+            }
+        })
     }
 
     /// Stores the object, unless `expected_sha256` says the bytes are not the
@@ -122,6 +131,7 @@ impl ObjectWriter {
     }
 
     async fn put_whole(&mut self) -> Result<String, Status> {
+        // The whole file is the buffer, so its running CRC32C is the body's.
         let body = self.buffer.split().freeze();
         let output = self
             .bucket
@@ -129,7 +139,7 @@ impl ObjectWriter {
             .put_object()
             .bucket(&self.bucket.name)
             .key(&self.key)
-            .checksum_crc32_c(crc32c_base64(&body))
+            .checksum_crc32_c(crc32c_base64(self.crc32c))
             .body(ByteStream::from(body))
             .send()
             .await
@@ -163,6 +173,9 @@ impl ObjectWriter {
         }
         let number = multipart.next_part;
         multipart.next_part += 1;
+        // Once per part: S3 needs it on the UploadPart and again on the
+        // CompleteMultipartUpload.
+        let checksum = crc32c_base64(crc32c::crc32c(&part));
         let request = self
             .bucket
             .client
@@ -171,9 +184,8 @@ impl ObjectWriter {
             .key(&self.key)
             .upload_id(&multipart.upload_id)
             .part_number(number)
-            .checksum_crc32_c(crc32c_base64(&part))
-            .body(ByteStream::from(part.clone()));
-        let checksum = crc32c_base64(&part);
+            .checksum_crc32_c(checksum.clone())
+            .body(ByteStream::from(part));
         multipart.in_flight.spawn(async move {
             let output = request.send().await.map_err(|err| status("UploadPart", err))?;
             Ok(CompletedPart::builder()
@@ -212,20 +224,11 @@ impl ObjectWriter {
 
 impl Drop for ObjectWriter {
     fn drop(&mut self) {
-        let Some(mut multipart) = self.multipart.take() else { return };
-        multipart.in_flight.abort_all();
-        let (client, bucket, key) = (self.bucket.client.clone(), self.bucket.name.clone(), self.key.clone());
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!(%key, upload_id = %multipart.upload_id, "no runtime to abort an unfinished multipart upload");
-            return;
-        };
-        runtime.spawn(async move {
-            let aborted =
-                client.abort_multipart_upload().bucket(bucket).key(&key).upload_id(&multipart.upload_id).send().await;
-            if let Err(err) = aborted {
-                tracing::warn!(%key, upload_id = %multipart.upload_id, error = %err, "could not abort a multipart upload");
-            }
-        });
+        let Some(aborting) = self.start_abort() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(aborting)),
+            Err(_) => tracing::warn!(key = %self.key, "no runtime to abort an unfinished multipart upload"),
+        }
     }
 }
 
@@ -236,6 +239,6 @@ fn joined(
 }
 
 /// S3 wants checksums as base64 of the big-endian value.
-fn crc32c_base64(bytes: &[u8]) -> String {
-    BASE64.encode(crc32c::crc32c(bytes).to_be_bytes())
+fn crc32c_base64(crc32c: u32) -> String {
+    BASE64.encode(crc32c.to_be_bytes())
 }
