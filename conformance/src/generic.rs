@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use bytes::{BufMut, Bytes, BytesMut};
 use harness::{CallError, CallOptions, arbitrary::Generator, call::path_of};
 use proptest::strategy::Strategy;
-use prost_reflect::{DynamicMessage, MethodDescriptor};
+use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor};
 use tonic::{
     Code,
     metadata::{MetadataMap, MetadataValue},
@@ -79,20 +79,11 @@ pub fn cases(ctx: &Context) -> Vec<Case> {
 type Check = fn(Arc<Context>, MethodDescriptor) -> crate::case::CaseFuture;
 
 async fn unimplemented(ctx: &Context, path: &str) -> Verdict {
-    let empty = ctx.contracts.get_message_by_name("google.protobuf.Empty");
-    let output = match empty {
-        Some(empty) => empty,
-        None => match ctx.contracts.all_messages().next() {
-            Some(any) => any,
-            None => return Verdict::failed("a message type to decode with", "none in the contracts"),
-        },
+    // UNIMPLEMENTED carries no message, so any type serves to decode with.
+    let Some(output) = ctx.contracts.all_messages().next() else {
+        return Verdict::failed("a message type to decode with", "none in the contracts");
     };
-    let options = CallOptions { watchdog: ctx.settings.watchdog, ..Default::default() };
-    let outcome = match ctx.client().raw(path, vec![Bytes::new()], &options, output).await {
-        Ok(stream) => stream.collect().await.1.map(|_| ()),
-        Err(err) => Err(err),
-    };
-    match outcome {
+    match raw_outcome(ctx, path, output, Bytes::new()).await {
         Err(err) if err.code() == Some(Code::Unimplemented) => Verdict::Passed,
         other => Verdict::failed(format!("UNIMPLEMENTED for {path}"), describe(&other)),
     }
@@ -152,6 +143,35 @@ fn violation(outcome: &Result<(), CallError>) -> Option<String> {
     }
 }
 
+/// A 5 s server deadline, far beyond what any plain call needs, and the
+/// run's watchdog.
+fn plain_options(ctx: &Context) -> CallOptions {
+    CallOptions {
+        timeout: Some(Duration::from_secs(5)),
+        watchdog: ctx.settings.watchdog,
+        ..Default::default()
+    }
+}
+
+/// The status code an outcome ended with; `None` for OK.
+fn code_of(outcome: &Result<(), CallError>) -> Option<Option<Code>> {
+    outcome.as_ref().err().map(CallError::code)
+}
+
+/// A default request, once with `plain_options` and once with `variant`:
+/// some defaults are legitimately invalid for a contract, so checks judge
+/// the variant against this baseline rather than against OK.
+async fn with_and_without(
+    ctx: &Context,
+    method: &MethodDescriptor,
+    variant: &CallOptions,
+) -> (Result<(), CallError>, Result<(), CallError>) {
+    let request = [DynamicMessage::new(method.input())];
+    let (_, baseline) = exchange(ctx, method, &request, &plain_options(ctx)).await;
+    let (_, outcome) = exchange(ctx, method, &request, variant).await;
+    (baseline, outcome)
+}
+
 fn describe(outcome: &Result<(), CallError>) -> String {
     match outcome {
         Ok(()) => "OK".to_owned(),
@@ -200,11 +220,7 @@ async fn arbitrary_requests(ctx: Arc<Context>, method: MethodDescriptor) -> Verd
 
 /// After a hostile call, the server must still answer a plain one.
 async fn keeps_serving(ctx: &Context, method: &MethodDescriptor) -> Result<(), Failure> {
-    let options = CallOptions {
-        timeout: Some(Duration::from_secs(5)),
-        watchdog: ctx.settings.watchdog,
-        ..Default::default()
-    };
+    let options = plain_options(ctx);
     let default = DynamicMessage::new(method.input());
     let (_, outcome) = exchange(ctx, method, &[default], &options).await;
     match &outcome {
@@ -238,13 +254,14 @@ fn put_varint(buf: &mut BytesMut, mut value: u64) {
     buf.put_u8(value as u8);
 }
 
-async fn raw_outcome(ctx: &Context, method: &MethodDescriptor, body: Bytes) -> Result<(), CallError> {
-    let options = CallOptions {
-        timeout: Some(Duration::from_secs(5)),
-        watchdog: ctx.settings.watchdog,
-        ..Default::default()
-    };
-    match ctx.client().raw(&path_of(method), vec![body], &options, method.output()).await {
+/// One raw body to `path`, read to the end of the call.
+async fn raw_outcome(
+    ctx: &Context,
+    path: &str,
+    output: MessageDescriptor,
+    body: Bytes,
+) -> Result<(), CallError> {
+    match ctx.client().raw(path, vec![body], &plain_options(ctx), output).await {
         Ok(stream) => stream.collect().await.1.map(|_| ()),
         Err(err) => Err(err),
     }
@@ -254,7 +271,7 @@ async fn invalid_protobuf(ctx: Arc<Context>, method: MethodDescriptor) -> Verdic
     // A field key with wire type 7, which does not exist: no message type
     // can decode this.
     let garbage = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-    let outcome = raw_outcome(&ctx, &method, garbage).await;
+    let outcome = raw_outcome(&ctx, &path_of(&method), method.output(), garbage).await;
     let verdict = match &outcome {
         Err(CallError::Status(status)) if status.code() != Code::Unavailable => Ok(()),
         other => Err(Failure::new("an error status for a body that is not protobuf", describe(other))),
@@ -266,7 +283,9 @@ async fn invalid_protobuf(ctx: Arc<Context>, method: MethodDescriptor) -> Verdic
 }
 
 async fn oversized_message(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
-    let outcome = raw_outcome(&ctx, &method, padding(ctx.settings.max_message_size + 1)).await;
+    let outcome =
+        raw_outcome(&ctx, &path_of(&method), method.output(), padding(ctx.settings.max_message_size + 1))
+            .await;
     let verdict = match &outcome {
         Err(err) if err.code() == Some(Code::ResourceExhausted) => Ok(()),
         other => Err(Failure::new(
@@ -281,18 +300,9 @@ async fn oversized_message(ctx: Arc<Context>, method: MethodDescriptor) -> Verdi
 }
 
 async fn metadata(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
-    let request = [DynamicMessage::new(method.input())];
-    let plain = CallOptions {
-        timeout: Some(Duration::from_secs(5)),
-        watchdog: ctx.settings.watchdog,
-        ..Default::default()
-    };
-    let mut with_metadata = plain.clone();
-    with_metadata.metadata = custom_metadata();
-    let (_, baseline) = exchange(&ctx, &method, &request, &plain).await;
-    let (_, outcome) = exchange(&ctx, &method, &request, &with_metadata).await;
-    let code = |outcome: &Result<(), CallError>| outcome.as_ref().err().map(CallError::code);
-    if code(&baseline) == code(&outcome) {
+    let with_metadata = CallOptions { metadata: custom_metadata(), ..plain_options(&ctx) };
+    let (baseline, outcome) = with_and_without(&ctx, &method, &with_metadata).await;
+    if code_of(&baseline) == code_of(&outcome) {
         Verdict::Passed
     } else {
         Verdict::failed(
@@ -309,20 +319,12 @@ fn custom_metadata() -> MetadataMap {
     metadata
 }
 
-/// A default request may be legitimately invalid for a contract, so the
-/// outcome is judged against the same call without a deadline.
+/// Judged against the same call without the short deadline: see
+/// `with_and_without`.
 async fn deadline_1ms(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
-    let request = [DynamicMessage::new(method.input())];
-    let plain = CallOptions {
-        timeout: Some(Duration::from_secs(5)),
-        watchdog: ctx.settings.watchdog,
-        ..Default::default()
-    };
-    let hurried = CallOptions { timeout: Some(Duration::from_millis(1)), ..plain.clone() };
-    let (_, baseline) = exchange(&ctx, &method, &request, &plain).await;
-    let (_, outcome) = exchange(&ctx, &method, &request, &hurried).await;
-    let code = |outcome: &Result<(), CallError>| outcome.as_ref().err().map(CallError::code);
-    if code(&outcome) == code(&baseline) || code(&outcome) == Some(Some(Code::DeadlineExceeded)) {
+    let hurried = CallOptions { timeout: Some(Duration::from_millis(1)), ..plain_options(&ctx) };
+    let (baseline, outcome) = with_and_without(&ctx, &method, &hurried).await;
+    if code_of(&outcome) == code_of(&baseline) || code_of(&outcome) == Some(Some(Code::DeadlineExceeded)) {
         Verdict::Passed
     } else {
         Verdict::failed(
