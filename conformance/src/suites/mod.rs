@@ -11,7 +11,7 @@ mod uploader;
 use std::{fmt::Debug, sync::Arc, time::Duration};
 
 use harness::{CallError, CallOptions};
-use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, Value};
+use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage, Value};
 
 use crate::{
     case::Case,
@@ -82,10 +82,14 @@ fn message(desc: &MessageDescriptor, fields: &[(&str, Value)]) -> DynamicMessage
     message
 }
 
-/// A field's value, defaults included; a field the contract lacks reads as
-/// its type's default because `message` came from the contract itself.
+/// A field's value, defaults included. Every message here is of a type from
+/// our own contracts, so an unknown field name is a bug in the suite, and
+/// says so instead of reading as some unrelated value.
 fn get(message: &DynamicMessage, field: &str) -> Value {
-    message.get_field_by_name(field).map(|v| v.into_owned()).unwrap_or(Value::Bool(false))
+    match message.get_field_by_name(field) {
+        Some(value) => value.into_owned(),
+        None => panic!("{} has no field {field:?}", message.descriptor().full_name()),
+    }
 }
 
 fn expect_eq<T: PartialEq + Debug>(what: &str, expected: T, actual: T) -> Result<(), Failure> {
