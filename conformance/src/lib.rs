@@ -69,8 +69,7 @@ pub fn all_cases(ctx: &Context) -> Vec<Case> {
 }
 
 /// Runs everything selected and returns the results.
-pub async fn run(ctx: Context, selection: &runner::Selection) -> Vec<report::CaseResult> {
-    let ctx = Arc::new(ctx);
+pub async fn run(ctx: Arc<Context>, selection: &runner::Selection) -> Vec<report::CaseResult> {
     let cases = all_cases(&ctx);
     runner::run(ctx, &cases, selection).await
 }

@@ -116,8 +116,9 @@ async fn run(cli: Cli) -> Result<Summary> {
     let label = if in_process.is_some() { " (reference services, in-process)" } else { "" };
     println!("target: {}{label}\nseed: {seed}  cases per property: {}", target.url(), cli.cases);
 
-    let ctx =
-        conformance::connect(target.url(), target.channel(), cli.descriptors.as_deref(), settings).await?;
+    let ctx = std::sync::Arc::new(
+        conformance::connect(target.url(), target.channel(), cli.descriptors.as_deref(), settings).await?,
+    );
     if cli.list {
         for case in conformance::all_cases(&ctx) {
             println!("{}", case.name);
@@ -125,11 +126,10 @@ async fn run(cli: Cli) -> Result<Summary> {
         return Ok(Summary::default());
     }
     let started = Instant::now();
-    let report_ctx = ctx.clone();
-    let results = conformance::run(ctx, &selection).await;
+    let results = conformance::run(ctx.clone(), &selection).await;
     println!("{}  in {:.1}s", runner::summary_table(&results), started.elapsed().as_secs_f64());
     if let Some(path) = &cli.json {
-        runner::write_json(path, &report_ctx, &results)?;
+        runner::write_json(path, &ctx, &results)?;
     }
     if let Some(path) = &cli.junit {
         runner::write_junit(path, &results)?;

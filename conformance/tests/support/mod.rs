@@ -37,7 +37,7 @@ pub async fn run(url: &str, run: &[&str], settings: Settings) -> Vec<CaseResult>
     let channel = harness::connect(url).await.unwrap();
     let ctx = conformance::connect(url, channel, None, settings).await.unwrap();
     let run: Vec<String> = run.iter().map(|s| s.to_string()).collect();
-    conformance::run(ctx, &Selection::new(&run, &[], &[]).unwrap()).await
+    conformance::run(std::sync::Arc::new(ctx), &Selection::new(&run, &[], &[]).unwrap()).await
 }
 
 /// The verdict of the case called `name`.
