@@ -13,6 +13,7 @@
 use std::{fmt, time::Duration};
 
 use bytes::Bytes;
+use http::uri::PathAndQuery;
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor};
 use std::{future::Future, pin::Pin};
@@ -187,7 +188,8 @@ impl DynamicClient {
     /// again. Nothing is awaited before the first send, since some servers
     /// (grpcio) send no response headers before their first reply.
     pub fn bidi(&self, method: &MethodDescriptor, options: &CallOptions) -> BidiCall {
-        BidiCall::start(self.grpc.clone(), path_of(method), options.clone(), method.output())
+        let path = path_of(method).parse().expect("descriptor names always form a valid path");
+        BidiCall::start(self.grpc.clone(), path, options.clone(), method.output())
     }
 
     /// Any call with raw bodies: for invalid protobuf, unknown methods, and
@@ -212,21 +214,11 @@ impl DynamicClient {
     ) -> Result<ResponseStream, CallError> {
         // One timer for the whole call, registered once: a fresh timeout
         // around every await would cost a timer-wheel insertion each.
-        let mut watchdog = Watchdog {
-            sleep: Box::pin(sleep_until(Instant::now() + options.watchdog)),
-            after: options.watchdog,
-        };
+        let mut watchdog = Watchdog::new(options.watchdog);
         let request = build_request(requests, options);
         let path =
             path.parse().map_err(|_| CallError::Protocol(format!("{path:?} is not a valid method path")))?;
-        let call = async {
-            self.grpc
-                .ready()
-                .await
-                .map_err(|err| Status::unavailable(format!("channel not ready: {err}")))?;
-            self.grpc.streaming(request, path, RawCodec).await
-        };
-        let response = watchdog.guard(call).await??;
+        let response = watchdog.guard(start(&mut self.grpc, path, request)).await??;
         let (headers, body, _) = response.into_parts();
         Ok(ResponseStream { headers, body, output, watchdog })
     }
@@ -251,6 +243,17 @@ impl Watchdog {
             () = &mut self.sleep => Err(CallError::NoAnswer { after: self.after }),
         }
     }
+}
+
+/// Waits for the connection and starts the call: every pattern, the bidi
+/// task included, begins here.
+async fn start(
+    grpc: &mut Grpc<RawChannel>,
+    path: PathAndQuery,
+    request: tonic::Request<impl Stream<Item = Bytes> + Send + 'static>,
+) -> Result<tonic::Response<Streaming<Bytes>>, Status> {
+    grpc.ready().await.map_err(|err| Status::unavailable(format!("channel not ready: {err}")))?;
+    grpc.streaming(request, path, RawCodec).await
 }
 
 /// `/package.Service/Method`.
@@ -367,7 +370,7 @@ impl fmt::Debug for Event {
 impl BidiCall {
     fn start(
         mut grpc: Grpc<RawChannel>,
-        path: String,
+        path: PathAndQuery,
         options: CallOptions,
         output: MessageDescriptor,
     ) -> Self {
@@ -377,14 +380,7 @@ impl BidiCall {
         // The call runs in its own task so that requests flow while the
         // caller has not yet asked for a response.
         let task = tokio::spawn(async move {
-            let result = async {
-                let path =
-                    path.parse().map_err(|_| Status::internal(format!("{path:?} is not a valid path")))?;
-                grpc.ready().await.map_err(|err| Status::unavailable(format!("channel not ready: {err}")))?;
-                grpc.streaming(request, path, RawCodec).await
-            }
-            .await;
-            let mut body = match result {
+            let mut body = match start(&mut grpc, path, request).await {
                 Ok(response) => {
                     let (headers, body, _) = response.into_parts();
                     let _ = events_tx.send(Event::Headers(headers));
