@@ -1,6 +1,9 @@
-//! `services`: the reference server for every seed contract.
+//! `services`: the reference server for every seed contract, and seed 001's
+//! upload client.
 
-use std::{net::SocketAddr, time::Duration};
+mod upload_command;
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -38,14 +41,31 @@ enum Command {
         #[arg(long, default_value = "8MiB", value_parser = parse_size)]
         part_size: usize,
     },
+    /// Upload a file to `uploader.FileUploader`, with a progress bar, and
+    /// check that the server stored exactly its bytes.
+    Upload(upload_command::UploadArgs),
 }
 
-fn main() -> Result<()> {
+fn main() -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let Command::Serve { addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size } =
-        Cli::parse().command;
+    let (addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size) = match Cli::parse()
+        .command
+    {
+        Command::Serve { addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size } => {
+            (addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size)
+        }
+        Command::Upload(args) => {
+            return match tokio::runtime::Runtime::new()?.block_on(upload_command::run(args)) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    Ok(ExitCode::FAILURE)
+                }
+            };
+        }
+    };
     // The standard AWS convention: an endpoint in the environment means a
     // real S3; without one, an embedded server stands in.
     let backend = if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
@@ -64,7 +84,7 @@ fn main() -> Result<()> {
         // Scripts that pass port 0 read the real address from this line.
         println!("listening on {}", listener.local_addr()?);
         services::serve(listener, config, shutdown_signal()).await?;
-        Ok(())
+        Ok(ExitCode::SUCCESS)
     })
 }
 
@@ -92,7 +112,7 @@ async fn shutdown_signal() {
 }
 
 /// Parses `16MiB`, `512KiB`, `1GiB`, `4MB` or a plain byte count.
-fn parse_size(text: &str) -> Result<usize> {
+pub(crate) fn parse_size(text: &str) -> Result<usize> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
