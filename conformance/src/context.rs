@@ -1,10 +1,12 @@
 //! What every case gets: the target, a client, descriptors and settings.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use harness::{DynamicClient, transport::RawChannel};
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
+
+use crate::{launcher::Launcher, s3::Store};
 
 /// Knobs a user sets on the command line.
 #[derive(Debug, Clone)]
@@ -49,6 +51,38 @@ pub struct Context {
     pub has_reflection: bool,
     /// Command-line knobs.
     pub settings: Settings,
+    /// What the upload-integrity suite needs beyond the target.
+    pub uploads: Uploads,
+}
+
+/// The upload-integrity suite's view of the world: the S3 server the
+/// target stores into, and how to start more instances of the target.
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    /// The S3 server uploads are read back from, or why there is none (the
+    /// upload cases are then skipped with that reason).
+    pub store: Result<Arc<Store>, String>,
+    /// The target's multipart part size: the suite's sizes straddle it.
+    pub part_size: usize,
+    /// Whether to run the opt-in 1 GiB upload.
+    pub large: bool,
+    /// Starts another instance of the target with a different S3, for the
+    /// unreachable-S3 fault; `None` for a target the suite did not start.
+    pub launcher: Option<Launcher>,
+    /// Process group of a target command, for its peak memory.
+    pub target_process_group: Option<u32>,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads {
+            store: Err("no S3 server to read uploads back from: pass --s3-endpoint".to_owned()),
+            part_size: services::s3::S3Config::default().part_size,
+            large: false,
+            launcher: None,
+            target_process_group: None,
+        }
+    }
 }
 
 impl Context {

@@ -9,10 +9,12 @@
 pub mod case;
 pub mod context;
 pub mod generic;
+pub mod launcher;
 pub mod property;
 pub mod report;
 pub mod reproduce;
 pub mod runner;
+pub mod s3;
 pub mod smoke;
 pub mod suites;
 
@@ -57,7 +59,17 @@ pub async fn connect(
         }
     };
     let raw = harness::transport::RawChannel::new(url)?;
-    Ok(Context { url: url.to_owned(), channel, raw, contracts, served, services, has_reflection, settings })
+    Ok(Context {
+        url: url.to_owned(),
+        channel,
+        raw,
+        contracts,
+        served,
+        services,
+        has_reflection,
+        settings,
+        uploads: context::Uploads::default(),
+    })
 }
 
 /// Every case this suite has, for `ctx`'s target.

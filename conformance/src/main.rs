@@ -1,13 +1,15 @@
 //! `conformance`: runs the suite against our services or any gRPC server.
 
-use std::{path::PathBuf, process::ExitCode, time::Instant};
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use conformance::{
-    context::Settings,
+    context::{Settings, Uploads},
+    launcher::Launcher,
     report::Summary,
     runner::{self, Selection},
+    s3::{Availability, S3Kind, S3Options, Store},
 };
 use harness::target::{DEFAULT_STARTUP_TIMEOUT, Target};
 
@@ -61,6 +63,27 @@ struct Cli {
     /// List the cases that would run, and exit.
     #[arg(long)]
     list: bool,
+    /// S3 server for the upload-integrity suite, started by the suite and
+    /// handed to the target (AWS_ENDPOINT_URL and credentials).
+    #[arg(long, value_enum, default_value = "embedded")]
+    s3: S3Kind,
+    /// An S3 server you run instead, with credentials and region from the
+    /// AWS environment; the target must store into it too.
+    #[arg(long, value_name = "URL", conflicts_with = "s3")]
+    s3_endpoint: Option<String>,
+    /// Bucket the target stores uploads in.
+    #[arg(long, default_value = "uploads")]
+    s3_bucket: String,
+    /// The target's multipart part size in bytes; upload sizes straddle it.
+    #[arg(long, default_value_t = services::s3::S3Config::default().part_size)]
+    part_size: usize,
+    /// The moto server program, for `--s3 moto`.
+    #[arg(long, env = "MOTO_SERVER", default_value = "moto_server")]
+    moto_server: PathBuf,
+    /// Also upload 1 GiB and check that the server's memory stays flat
+    /// (measured for a --target-cmd).
+    #[arg(long)]
+    large: bool,
 }
 
 #[tokio::main]
@@ -97,16 +120,37 @@ async fn run(cli: Cli) -> Result<Summary> {
         watchdog: std::time::Duration::from_secs(cli.watchdog_secs),
     };
 
+    let store = start_s3(&cli).await?;
+    let mut uploads = Uploads {
+        store: match store {
+            Availability::Ready(store) => Ok(Arc::new(store)),
+            Availability::Unavailable(reason) => Err(reason),
+        },
+        part_size: cli.part_size,
+        large: cli.large,
+        ..Uploads::default()
+    };
     let mut in_process = None;
     let target = match (&cli.target, &cli.target_cmd) {
         (Some(url), _) => Target::address(url).await?,
         (None, Some(command)) => {
             let log = std::env::temp_dir().join(format!("conformance-target-{}.log", std::process::id()));
             println!("target log: {}", log.display());
-            Target::command(command, DEFAULT_STARTUP_TIMEOUT, &log).await?
+            let env = uploads.store.as_ref().map(|store| store.target_env()).unwrap_or_default();
+            uploads.launcher = Some(Launcher::Command(command.clone()));
+            let target = Target::command_with_env(command, &env, DEFAULT_STARTUP_TIMEOUT, &log).await?;
+            uploads.target_process_group = target.process_group();
+            target
         }
         (None, None) => {
-            let config = services::Config { max_message_size: cli.max_message_size, ..Default::default() };
+            let mut config =
+                services::Config { max_message_size: cli.max_message_size, ..Default::default() };
+            config.s3.bucket = cli.s3_bucket.clone();
+            config.s3.part_size = cli.part_size;
+            if let Ok(store) = &uploads.store {
+                config.s3.backend = store.services_backend();
+            }
+            uploads.launcher = Some(Launcher::InProcess(config.clone()));
             let server = services::spawn(config).await.context("starting the reference services")?;
             let target = Target::address(&server.url()).await?;
             in_process = Some(server);
@@ -115,10 +159,17 @@ async fn run(cli: Cli) -> Result<Summary> {
     };
     let label = if in_process.is_some() { " (reference services, in-process)" } else { "" };
     println!("target: {}{label}\nseed: {seed}  cases per property: {}", target.url(), cli.cases);
+    match &uploads.store {
+        Ok(store) => {
+            println!("S3 for uploads: {} at {}, bucket {}", store.label, store.endpoint, store.bucket)
+        }
+        Err(reason) => println!("S3 for uploads: none ({reason})"),
+    }
 
-    let ctx = std::sync::Arc::new(
-        conformance::connect(target.url(), target.channel(), cli.descriptors.as_deref(), settings).await?,
-    );
+    let mut ctx =
+        conformance::connect(target.url(), target.channel(), cli.descriptors.as_deref(), settings).await?;
+    ctx.uploads = uploads;
+    let ctx = Arc::new(ctx);
     if cli.list {
         for case in conformance::all_cases(&ctx) {
             println!("{}", case.name);
@@ -138,6 +189,31 @@ async fn run(cli: Cli) -> Result<Summary> {
         eprintln!("note: the target command did not exit cleanly on SIGTERM");
     }
     Ok(Summary::of(&results))
+}
+
+/// The S3 server the upload suite reads back from. A `--target` someone
+/// else runs stores wherever it was configured to: only `--s3-endpoint` can
+/// say where that is.
+async fn start_s3(cli: &Cli) -> Result<Availability> {
+    let options = S3Options {
+        kind: cli.s3,
+        endpoint: cli.s3_endpoint.clone(),
+        bucket: cli.s3_bucket.clone(),
+        moto_server: cli.moto_server.clone(),
+    };
+    if let Some(endpoint) = &options.endpoint {
+        conformance::s3::validate_endpoint(endpoint)?;
+    } else if cli.target.is_some() {
+        if cli.s3 != S3Kind::Embedded {
+            bail!(
+                "--s3 starts a server for a target the suite starts; for --target, name its S3 with --s3-endpoint"
+            );
+        }
+        return Ok(Availability::Unavailable(
+            "the target's S3 is unknown: pass --s3-endpoint to read uploads back".to_owned(),
+        ));
+    }
+    Store::start(&options).await.context("starting S3 for the upload suite")
 }
 
 /// A seed from the clock: different every run, printed so it can be replayed.

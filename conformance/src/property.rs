@@ -53,9 +53,28 @@ where
     F: Fn(Arc<Context>, V) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Failure>> + Send,
 {
+    let cases = ctx.settings.cases;
+    check_n(ctx, case, cases, strategy, show, check).await
+}
+
+/// [`check`] on `cases` inputs instead of the run's setting: for properties
+/// whose every input moves megabytes.
+pub async fn check_n<S, V, F, Fut>(
+    ctx: Arc<Context>,
+    case: &str,
+    cases: u32,
+    strategy: impl FnOnce() -> S + Send + 'static,
+    show: impl Fn(&Context, &V) -> (String, Option<String>) + Send + 'static,
+    check: F,
+) -> Verdict
+where
+    S: Strategy<Value = V>,
+    V: Clone + std::fmt::Debug + Send + 'static,
+    F: Fn(Arc<Context>, V) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Failure>> + Send,
+{
     let seed = case_seed(ctx.settings.seed, case);
     let handle = Handle::current();
-    let cases = ctx.settings.cases;
     let outcome = tokio::task::spawn_blocking(move || {
         let config = Config {
             cases,

@@ -30,6 +30,11 @@ impl Failure {
 pub enum Verdict {
     /// The target behaved as the contract says.
     Passed,
+    /// It did, and the check measured how well: figures for the report.
+    Measured {
+        /// What was measured, in words and units.
+        figures: String,
+    },
     /// It did not.
     Failed(Failure),
     /// The check did not run, e.g. the target does not serve the contract.
@@ -81,6 +86,7 @@ impl fmt::Display for CaseResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.verdict {
             Verdict::Passed => write!(f, "PASS {}", self.name),
+            Verdict::Measured { figures } => write!(f, "PASS {} ({figures})", self.name),
             Verdict::Skipped { reason } => write!(f, "SKIP {} ({reason})", self.name),
             Verdict::Failed(failure) => {
                 let label = if self.known_failing { "XFAIL" } else { "FAIL" };
@@ -121,8 +127,8 @@ impl Summary {
         let mut summary = Summary::default();
         for result in results {
             match (&result.verdict, result.known_failing) {
-                (Verdict::Passed, false) => summary.passed += 1,
-                (Verdict::Passed, true) => summary.failed += 1,
+                (Verdict::Passed | Verdict::Measured { .. }, false) => summary.passed += 1,
+                (Verdict::Passed | Verdict::Measured { .. }, true) => summary.failed += 1,
                 (Verdict::Failed(_), false) => summary.failed += 1,
                 (Verdict::Failed(_), true) => {}
                 (Verdict::Skipped { .. }, _) => summary.skipped += 1,

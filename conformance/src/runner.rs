@@ -97,9 +97,10 @@ pub async fn run(ctx: Arc<Context>, cases: &[Case], selection: &Selection) -> Ve
             (Verdict::Failed(_), _) => {
                 bar.suspend(|| println!("{result}\n    rerun: {}\n", rerun(&ctx, &case.name)))
             }
-            (Verdict::Passed, true) => {
+            (Verdict::Passed | Verdict::Measured { .. }, true) => {
                 bar.suspend(|| println!("UNEXPECTED PASS {} (listed as known-failing)\n", result.name))
             }
+            (Verdict::Measured { .. }, false) => bar.suspend(|| println!("{result}")),
             _ => {}
         }
         results.push(result);
@@ -161,7 +162,12 @@ pub fn write_junit(path: &Path, results: &[CaseResult]) -> Result<()> {
     for result in results {
         let status = match (&result.verdict, result.known_failing) {
             (Verdict::Passed, false) => TestCaseStatus::success(),
-            (Verdict::Passed, true) => {
+            (Verdict::Measured { figures }, false) => {
+                let mut status = TestCaseStatus::success();
+                status.set_message(figures.as_str());
+                status
+            }
+            (Verdict::Passed | Verdict::Measured { .. }, true) => {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 status.set_message("passed, but listed as known-failing");
                 status

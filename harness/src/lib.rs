@@ -12,6 +12,7 @@ pub mod codec;
 pub mod compare;
 pub mod descriptors;
 pub mod health;
+pub mod memory;
 pub mod reflection;
 pub mod target;
 pub mod transport;

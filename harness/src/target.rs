@@ -43,6 +43,17 @@ impl Target {
     /// stdout and stderr go to `log`: a server's own logging (grpcio prints
     /// tracebacks for the garbage the suite sends) would bury the report.
     pub async fn command(command: &str, startup_timeout: Duration, log: &Path) -> Result<Target> {
+        Self::command_with_env(command, &[], startup_timeout, log).await
+    }
+
+    /// [`Target::command`] with extra environment variables, e.g. the
+    /// standard AWS ones naming the S3 server the target must use.
+    pub async fn command_with_env(
+        command: &str,
+        env: &[(String, String)],
+        startup_timeout: Duration,
+        log: &Path,
+    ) -> Result<Target> {
         if !command.contains("{port}") && !command.contains("{addr}") {
             bail!("the target command must say where the port goes with {{port}} or {{addr}}: {command:?}");
         }
@@ -53,6 +64,7 @@ impl Target {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&line)
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
@@ -91,6 +103,19 @@ impl Target {
     /// A channel to the target; clones share one connection.
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// The process group of a started command (its shell's pid).
+    pub fn process_group(&self) -> Option<u32> {
+        self.process.as_ref()?.id()
+    }
+
+    /// The highest resident memory any process of a started command has
+    /// had so far (Linux `VmHWM`), in bytes. `None` for an address, or where
+    /// `/proc` cannot tell.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let group = self.process.as_ref()?.id()?;
+        crate::memory::peak_rss_of_group(group)
     }
 
     /// Stops a started command: SIGTERM to its process group, SIGKILL after

@@ -65,6 +65,15 @@ impl file_uploader_server::FileUploader for FileUploader {
         let expected_sha256 = first.expected_sha256.as_deref().map(parse_sha256).transpose()?;
         let key = first.filename;
         let bucket = self.bucket().await?.clone();
+        if let Some(max) = bucket.max_key_bytes
+            && key.len() > max
+        {
+            return Err(Status::invalid_argument(format!(
+                "the file name is {} bytes long; the embedded S3 server (s3s-fs) stores names of at most {max} \
+                 bytes. Set AWS_ENDPOINT_URL to store into a real S3, which takes up to {MAX_KEY_BYTES}.",
+                key.len()
+            )));
+        }
 
         let mut writer = ObjectWriter::new(bucket, key.clone());
         let outcome = async {

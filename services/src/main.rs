@@ -69,7 +69,7 @@ fn main() -> Result<ExitCode> {
     // The standard AWS convention: an endpoint in the environment means a
     // real S3; without one, an embedded server stands in.
     let backend = if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
-        services::s3::Backend::Environment
+        services::s3::Backend::Environment { endpoint_url: None }
     } else {
         services::s3::Backend::Embedded { data_dir: s3_data_dir }
     };

@@ -4,6 +4,7 @@
 
 mod calculator;
 mod coreservices;
+mod fileuploader;
 mod imagem;
 mod streaming;
 mod uploader;
@@ -22,10 +23,17 @@ use crate::{
 
 /// Every contract suite's cases.
 pub fn cases(ctx: &Context) -> Vec<Case> {
-    [calculator::cases, streaming::cases, coreservices::cases, uploader::cases, imagem::cases]
-        .iter()
-        .flat_map(|suite| suite(ctx))
-        .collect()
+    [
+        calculator::cases,
+        streaming::cases,
+        coreservices::cases,
+        uploader::cases,
+        fileuploader::cases,
+        imagem::cases,
+    ]
+    .iter()
+    .flat_map(|suite| suite(ctx))
+    .collect()
 }
 
 fn options(ctx: &Context) -> CallOptions {

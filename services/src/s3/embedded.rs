@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
+use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
@@ -43,10 +44,20 @@ impl EmbeddedS3 {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the embedded S3 server")?;
         let endpoint = format!("http://{}", listener.local_addr()?);
+        let root = fs_root(&data_dir)?;
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let service = service.clone();
+                let (service, root) = (service.clone(), root.clone());
+                let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                    let (service, root) = (service.clone(), root.clone());
+                    async move {
+                        if let Some(stale) = checksums_replaced_by(&root, &request) {
+                            let _ = tokio::fs::remove_file(stale).await;
+                        }
+                        hyper::service::Service::call(&service, request).await
+                    }
+                });
                 tokio::spawn(async move {
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
@@ -72,10 +83,52 @@ impl EmbeddedS3 {
         (ACCESS_KEY, SECRET_KEY)
     }
 
+    /// Longest key this server can store in `bucket` (see [`max_key_bytes`]).
+    pub fn max_key_bytes(bucket: &str) -> usize {
+        max_key_bytes(bucket)
+    }
+
     /// A client with this server's credentials.
     pub fn client(&self) -> aws_sdk_s3::Client {
         super::static_client(&self.endpoint, ACCESS_KEY, SECRET_KEY)
     }
+}
+
+/// s3s-fs 0.14 keeps an object's checksums in `.bucket-B.object-K.internal.json`
+/// and rewrites that file on PutObject, but CompleteMultipartUpload only
+/// updates the ETag in it. An object uploaded in parts over one that was
+/// put whole would be served with the old object's checksums, and every
+/// checked read of it would fail. So before a CompleteMultipartUpload
+/// (`POST /bucket/key?uploadId=...`), the file goes: the old object is then
+/// served without checksums for a moment, which readers accept.
+fn checksums_replaced_by(root: &Path, request: &hyper::Request<Incoming>) -> Option<PathBuf> {
+    use base64::Engine as _;
+    if request.method() != hyper::Method::POST || !request.uri().query()?.contains("uploadId=") {
+        return None;
+    }
+    let path = request.uri().path().strip_prefix('/')?;
+    let (bucket, key) = path.split_once('/')?;
+    let decode =
+        |text: &str| percent_encoding::percent_decode_str(text).decode_utf8().ok().map(|s| s.into_owned());
+    let encode = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let (bucket, key) = (decode(bucket)?, decode(key)?);
+    Some(root.join(format!(".bucket-{}.object-{}.internal.json", encode(&bucket), encode(&key))))
+}
+
+/// The folder as s3s-fs resolves it.
+fn fs_root(data_dir: &Path) -> Result<PathBuf> {
+    data_dir.canonicalize().with_context(|| format!("resolving {}", data_dir.display()))
+}
+
+/// Longest key s3s-fs can store in `bucket`. It keeps each object's
+/// metadata in a file named after the base64 of bucket and key (plus an
+/// upload id during a multipart upload), and file names stop at 255 bytes:
+/// `.bucket-B.object-K.upload-UUID.metadata.json`.
+pub(super) fn max_key_bytes(bucket: &str) -> usize {
+    const NAME_MAX: usize = 255;
+    let fixed = ".bucket-".len() + ".object-".len() + ".upload-".len() + 36 + ".metadata.json".len();
+    let base64_len = |bytes: usize| (bytes * 4).div_ceil(3);
+    NAME_MAX.saturating_sub(fixed + base64_len(bucket.len())) * 3 / 4
 }
 
 impl Drop for EmbeddedS3 {

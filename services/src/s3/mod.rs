@@ -5,6 +5,7 @@
 //! standard AWS environment (`AWS_ENDPOINT_URL`, credentials, region,
 //! profiles) is read through aws-config.
 
+mod commits;
 mod embedded;
 mod writer;
 
@@ -32,7 +33,10 @@ pub enum Backend {
     },
     /// Whatever the AWS environment names: `AWS_ENDPOINT_URL`, credentials
     /// and region from the environment or a profile.
-    Environment,
+    Environment {
+        /// Overrides `AWS_ENDPOINT_URL`.
+        endpoint_url: Option<String>,
+    },
     /// An endpoint with static credentials, e.g. a test server.
     Static {
         /// `http://host:port`.
@@ -77,6 +81,9 @@ pub(crate) struct Bucket {
     pub(crate) name: String,
     pub(crate) part_size: usize,
     pub(crate) parts_in_flight: usize,
+    pub(crate) commits: Arc<commits::CommitLocks>,
+    /// Longest key the backend can store, when it is shorter than S3's.
+    pub(crate) max_key_bytes: Option<usize>,
     /// Keeps the embedded server (and its temporary folder) alive.
     _embedded: Option<Arc<EmbeddedS3>>,
 }
@@ -94,8 +101,16 @@ impl Bucket {
             Backend::Static { endpoint, access_key, secret_key } => {
                 (static_client(endpoint, access_key, secret_key), None)
             }
-            Backend::Environment => {
-                let shared = aws_config::load_from_env().await;
+            Backend::Environment { endpoint_url } => {
+                // S3-compatible servers rarely care about the region, and
+                // users of one rarely set it: default to us-east-1.
+                let region = aws_config::meta::region::RegionProviderChain::default_provider()
+                    .or_else(Region::new("us-east-1"));
+                let mut loader = aws_config::from_env().region(region);
+                if let Some(url) = endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                let shared = loader.load().await;
                 let s3 = aws_sdk_s3::config::Builder::from(&shared)
                     .force_path_style(true)
                     .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -108,6 +123,8 @@ impl Bucket {
             name: config.bucket.clone(),
             part_size: config.part_size.max(5 * 1024 * 1024),
             parts_in_flight: config.parts_in_flight.max(1),
+            commits: Arc::default(),
+            max_key_bytes: embedded.as_ref().map(|_| embedded::max_key_bytes(&config.bucket)),
             _embedded: embedded,
         };
         bucket.ensure_exists().await?;

@@ -133,6 +133,7 @@ impl ObjectWriter {
     async fn put_whole(&mut self) -> Result<String, Status> {
         // The whole file is the buffer, so its running CRC32C is the body's.
         let body = self.buffer.split().freeze();
+        let _commit = self.bucket.commits.lock(&self.key).await;
         let output = self
             .bucket
             .client
@@ -205,6 +206,7 @@ impl ObjectWriter {
         let mut parts = std::mem::take(&mut multipart.done);
         parts.sort_by_key(|part| part.part_number);
         let upload_id = multipart.upload_id.clone();
+        let _commit = self.bucket.commits.lock(&self.key).await;
         let output = self
             .bucket
             .client
