@@ -46,7 +46,7 @@ pub enum Launched {
     /// Served by this process.
     InProcess(services::RunningServer),
     /// A started command.
-    Command(Target),
+    Command(Box<Target>),
 }
 
 impl Launched {
@@ -83,7 +83,7 @@ impl Launcher {
                 let log =
                     std::env::temp_dir().join(format!("conformance-relaunch-{}.log", std::process::id()));
                 let target = Target::command_with_env(command, &env, Duration::from_secs(60), &log).await?;
-                Ok(Launched::Command(target))
+                Ok(Launched::Command(Box::new(target)))
             }
         }
     }

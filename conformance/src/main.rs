@@ -123,7 +123,7 @@ async fn run(cli: Cli) -> Result<Summary> {
     let store = start_s3(&cli).await?;
     let mut uploads = Uploads {
         store: match store {
-            Availability::Ready(store) => Ok(Arc::new(store)),
+            Availability::Ready(store) => Ok(Arc::from(store)),
             Availability::Unavailable(reason) => Err(reason),
         },
         part_size: cli.part_size,

@@ -15,16 +15,23 @@ pub enum Peers {
 
 /// Runs the conformance suite with the user's arguments: against our
 /// services (or the user's `--target`), then against each requested peer.
+///
+/// `--s3 moto` gets moto from the pinned virtualenv; `--s3 minio` builds the
+/// suite with its Docker support.
 pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
+    let s3 = s3_kind(args);
+    let moto = if s3 == Some("moto") { Some(tools::ensure_moto()?) } else { None };
+    let env: Vec<(&str, &OsStr)> = moto.iter().map(|path| ("MOTO_SERVER", path.as_os_str())).collect();
+    let features: &[&str] = if s3 == Some("minio") { &["--features", "minio"] } else { &[] };
     let suite = |extra: &[&OsStr]| {
-        let fixed = ["run", "--quiet", "--package", "conformance", "--"].map(OsStr::new);
-        cargo(fixed.into_iter().chain(extra.iter().copied()).chain(args.iter().map(OsStr::new)), &[])
+        let fixed = ["run", "--quiet", "--package", "conformance"].iter().chain(features).chain(&["--"]);
+        cargo(fixed.map(OsStr::new).chain(extra.iter().copied()).chain(args.iter().map(OsStr::new)), &env)
     };
     suite(&[])?;
     for peer in peers {
         match peer {
             Peers::Python => {
-                let python = tools::ensure_python_peers()?;
+                let python = tools::ensure_venv()?;
                 let server = project_root().join("conformance/peers/python/server.py");
                 let command = format!("{} {} --addr {{addr}}", python.display(), server.display());
                 eprintln!("\n==> conformance against the Python peers");
@@ -35,8 +42,19 @@ pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
     Ok(())
 }
 
+/// The value of `--s3` among the suite's arguments.
+fn s3_kind(args: &[String]) -> Option<&str> {
+    args.iter().enumerate().find_map(|(index, arg)| match arg.strip_prefix("--s3") {
+        Some("") => args.get(index + 1).map(String::as_str),
+        Some(value) => value.strip_prefix('='),
+        None => None,
+    })
+}
+
 /// Runs the criterion benchmarks with the user's arguments.
 pub fn bench(args: &[String]) -> Result<()> {
+    // `upload_memory` measures the server binary in its own process.
+    cargo(["build", "--release", "--package", "services"].map(OsStr::new), &[])?;
     cargo(
         ["bench", "--package", "benches", "--"]
             .into_iter()
@@ -75,7 +93,10 @@ pub fn test() -> Result<()> {
     cargo(["test", "--workspace", "--", "--include-ignored"].map(OsStr::new), &[("BUF", buf.as_os_str())])?;
 
     step("conformance: reference services, then the Python peers");
-    conformance(&[], &[Peers::Python])
+    conformance(&[], &[Peers::Python])?;
+
+    step("conformance: upload integrity against moto, a second S3 implementation");
+    conformance(&["--s3".into(), "moto".into(), "--run".into(), "uploader.FileUploader/*".into()], &[])
 }
 
 fn step(name: &str) {

@@ -32,13 +32,18 @@ pub fn ensure_buf() -> Result<PathBuf> {
 }
 
 /// Returns the Python of `tools/venv`, with the pinned requirements of the
-/// Python peers installed; reinstalls when `requirements.txt` changed.
-pub fn ensure_python_peers() -> Result<PathBuf> {
+/// Python peers and of the S3 servers installed; reinstalls when a
+/// requirements file changed.
+pub fn ensure_venv() -> Result<PathBuf> {
     let root = project_root();
     let venv = root.join("tools").join("venv");
     let python = venv.join("bin").join("python");
-    let requirements = root.join("conformance/peers/python/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).context("reading the peers' requirements.txt")?;
+    let files =
+        [root.join("conformance/peers/python/requirements.txt"), root.join("tools/s3-requirements.txt")];
+    let mut wanted = String::new();
+    for file in &files {
+        wanted += &std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    }
     let stamp = venv.join("installed-requirements.txt");
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
         return Ok(python);
@@ -55,15 +60,22 @@ pub fn ensure_python_peers() -> Result<PathBuf> {
             bail!("`python3 -m venv {}` failed (on Debian: apt-get install python3-venv)", venv.display());
         }
     }
-    eprintln!("installing the Python peers' pinned requirements");
-    let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-        .arg(&requirements)
-        .status()
-        .context("running pip")?;
+    eprintln!("installing the pinned Python requirements into {}", venv.display());
+    let mut pip = Command::new(&python);
+    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
+    for file in &files {
+        pip.arg("-r").arg(file);
+    }
+    let status = pip.status().context("running pip")?;
     if !status.success() {
-        bail!("pip install -r {} failed", requirements.display());
+        bail!("pip install of the pinned requirements failed");
     }
     std::fs::write(&stamp, wanted)?;
     Ok(python)
+}
+
+/// The `moto_server` of `tools/venv`.
+pub fn ensure_moto() -> Result<PathBuf> {
+    let python = ensure_venv()?;
+    Ok(python.with_file_name("moto_server"))
 }

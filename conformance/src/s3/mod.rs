@@ -52,7 +52,7 @@ pub struct S3Options {
 #[derive(Debug)]
 pub enum Availability {
     /// Ready to be read back from.
-    Ready(Store),
+    Ready(Box<Store>),
     /// The upload-integrity cases report this reason and are skipped.
     Unavailable(String),
 }
@@ -162,7 +162,7 @@ impl Store {
             },
         };
         store.ensure_bucket().await?;
-        Ok(Availability::Ready(store))
+        Ok(Availability::Ready(Box::new(store)))
     }
 
     fn new(

@@ -4,10 +4,14 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use conformance::{
-    context::Settings,
+    context::{Settings, Uploads},
+    launcher::Launcher,
     report::{CaseResult, Verdict},
     runner::Selection,
+    s3::{Availability, S3Kind, S3Options, Store},
 };
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::server::Router;
@@ -34,10 +38,40 @@ pub async fn serve(router: impl FnOnce(tonic::transport::Server) -> Router, serv
 
 /// Runs the cases matching `run` against `url`.
 pub async fn run(url: &str, run: &[&str], settings: Settings) -> Vec<CaseResult> {
+    run_with(url, run, settings, Uploads::default()).await
+}
+
+/// Runs the cases matching `run` against `url`, uploads going to `uploads`.
+pub async fn run_with(url: &str, run: &[&str], settings: Settings, uploads: Uploads) -> Vec<CaseResult> {
     let channel = harness::connect(url).await.unwrap();
-    let ctx = conformance::connect(url, channel, None, settings).await.unwrap();
+    let mut ctx = conformance::connect(url, channel, None, settings).await.unwrap();
+    ctx.uploads = uploads;
     let run: Vec<String> = run.iter().map(|s| s.to_string()).collect();
     conformance::run(std::sync::Arc::new(ctx), &Selection::new(&run, &[], &[]).unwrap()).await
+}
+
+/// An embedded S3 server for the upload suite.
+pub async fn s3() -> Arc<Store> {
+    let options = S3Options {
+        kind: S3Kind::Embedded,
+        endpoint: None,
+        bucket: "uploads".into(),
+        moto_server: "moto_server".into(),
+    };
+    match Store::start(&options).await.unwrap() {
+        Availability::Ready(store) => Arc::from(store),
+        Availability::Unavailable(reason) => panic!("the embedded S3 is always available: {reason}"),
+    }
+}
+
+/// Our services storing into `store`, and what the suite needs to know.
+pub async fn services_on(store: Arc<Store>) -> (services::RunningServer, Uploads) {
+    let mut config = services::Config::default();
+    config.s3.backend = store.services_backend();
+    let server = services::spawn(config.clone()).await.unwrap();
+    let uploads =
+        Uploads { store: Ok(store), launcher: Some(Launcher::InProcess(config)), ..Uploads::default() };
+    (server, uploads)
 }
 
 /// The verdict of the case called `name`.

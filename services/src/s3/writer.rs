@@ -80,8 +80,11 @@ impl ObjectWriter {
     /// Aborts an unfinished multipart upload and waits until S3 has done so,
     /// so that a client told about a failure finds nothing left behind.
     pub(crate) async fn abort(&mut self) {
+        // In a task of its own: the call may be dropped while it waits (the
+        // client went away, which is often why there is an abort at all),
+        // and the abort must still reach S3.
         if let Some(aborting) = self.start_abort() {
-            aborting.await;
+            let _ = tokio::spawn(aborting).await;
         }
     }
 
@@ -148,21 +151,38 @@ impl ObjectWriter {
         Ok(output.e_tag.unwrap_or_default())
     }
 
+    /// Starts the multipart upload in a task of its own. A call cancelled
+    /// while S3 creates the upload drops this future before the upload id
+    /// is known, and nothing could abort it; the task aborts it instead.
+    async fn create_upload(&self) -> Result<String, Status> {
+        let create = self
+            .bucket
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket.name)
+            .key(&self.key)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C);
+        let abort = self.bucket.client.abort_multipart_upload().bucket(&self.bucket.name).key(&self.key);
+        let (created, answer) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let upload_id =
+                create.send().await.map_err(|err| status("CreateMultipartUpload", err)).and_then(|created| {
+                    created.upload_id.ok_or_else(|| {
+                        Status::internal("S3 answered CreateMultipartUpload without an upload id")
+                    })
+                });
+            if let Err(Ok(abandoned)) = created.send(upload_id)
+                && let Err(err) = abort.upload_id(&abandoned).send().await
+            {
+                tracing::warn!(upload_id = %abandoned, error = %err, "could not abort an abandoned multipart upload");
+            }
+        });
+        answer.await.map_err(|_| Status::internal("the task creating the multipart upload failed"))?
+    }
+
     async fn send_part(&mut self, part: Bytes) -> Result<(), Status> {
         if self.multipart.is_none() {
-            let created = self
-                .bucket
-                .client
-                .create_multipart_upload()
-                .bucket(&self.bucket.name)
-                .key(&self.key)
-                .checksum_algorithm(ChecksumAlgorithm::Crc32C)
-                .send()
-                .await
-                .map_err(|err| status("CreateMultipartUpload", err))?;
-            let upload_id = created
-                .upload_id
-                .ok_or_else(|| Status::internal("S3 answered CreateMultipartUpload without an upload id"))?;
+            let upload_id = self.create_upload().await?;
             self.multipart =
                 Some(Multipart { upload_id, next_part: 1, in_flight: JoinSet::new(), done: Vec::new() });
         }

@@ -81,15 +81,18 @@ pub(super) async fn upload(channel: Channel, plan: Plan, watchdog: Duration) -> 
     }
     let call = client.upload(request);
     tokio::pin!(call);
-    let mut seen = 0;
+    let (mut seen, mut cancelling) = (0, true);
     loop {
         tokio::select! {
             answer = &mut call => return Ok(Outcome::Answered(answer.map(tonic::Response::into_inner))),
-            Ok(()) = &mut reached_rx => {
-                // Give the server a moment with the bytes it has, so the
-                // cancellation lands mid-upload rather than before it.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                return Ok(Outcome::Cancelled);
+            reached = &mut reached_rx, if cancelling => {
+                if reached.is_ok() {
+                    // Give the server a moment with the bytes it has, so
+                    // the cancellation lands mid-upload, not before it.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    return Ok(Outcome::Cancelled);
+                }
+                cancelling = false;
             }
             () = tokio::time::sleep(watchdog) => {
                 let now = progress.load(Ordering::Relaxed);

@@ -372,6 +372,9 @@ async fn s3_unreachable(ctx: Arc<Context>, _: Arc<Store>, _: String) -> Verdict 
             .await
             .map_err(|err| Failure::new("a second instance of the target to start", format!("{err:#}")))?;
         let chan = client::channel(&target.url())?;
+        // An S3 client retries a refused connection a few times, with
+        // backoff: seconds, not the moments a watchdog is tuned for.
+        let patience = ctx.settings.watchdog.max(Duration::from_secs(30));
         for size in [1024, 2 * ctx.uploads.part_size as u64 + 1] {
             let plan = Plan {
                 key: format!("unreachable/{size}"),
@@ -380,7 +383,7 @@ async fn s3_unreachable(ctx: Arc<Context>, _: Arc<Store>, _: String) -> Verdict 
                 expected_sha256: None,
                 fault: Fault::None,
             };
-            match client::upload(chan.clone(), plan, ctx.settings.watchdog).await? {
+            match client::upload(chan.clone(), plan, patience).await? {
                 Outcome::Answered(Err(status)) if status.code() == tonic::Code::Unavailable => {}
                 Outcome::Answered(Ok(response)) if !response.success => {}
                 other => {
