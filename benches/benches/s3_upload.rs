@@ -43,8 +43,7 @@ fn s3_upload(c: &mut Criterion) {
     let (s3, server, channel) = rt.block_on(async {
         let s3 = EmbeddedS3::start(None).await.unwrap();
         let (access_key, secret_key) = s3.credentials();
-        let mut config = services::Config::default();
-        config.s3 = S3Config {
+        let s3_config = S3Config {
             backend: Backend::Static {
                 endpoint: s3.endpoint().to_owned(),
                 access_key: access_key.to_owned(),
@@ -54,6 +53,7 @@ fn s3_upload(c: &mut Criterion) {
             parts_in_flight: PARTS_IN_FLIGHT,
             ..S3Config::default()
         };
+        let config = services::Config { s3: s3_config, ..Default::default() };
         let server = services::spawn(config).await.unwrap();
         let channel = Endpoint::from_shared(server.url())
             .unwrap()

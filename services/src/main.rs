@@ -73,6 +73,7 @@ fn main() -> Result<ExitCode> {
     } else {
         services::s3::Backend::Embedded { data_dir: s3_data_dir }
     };
+    bounded_allocations();
     let config = Config {
         max_message_size,
         shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
@@ -86,6 +87,21 @@ fn main() -> Result<ExitCode> {
         services::serve(listener, config, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Upload parts are 8 MiB buffers, allocated and freed all the time. glibc
+/// serves allocations that large with mmap, until the first is freed: then
+/// it raises its threshold and serves them from per-thread heaps, which
+/// fragment and keep growing (peak RSS 84 MiB instead of 55 MiB over a
+/// 1 GiB upload). A fixed threshold keeps every large buffer mmapped and
+/// memory flat in file size.
+fn bounded_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator parameters; it is called once,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.

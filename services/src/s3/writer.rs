@@ -69,10 +69,23 @@ impl ObjectWriter {
         self.sha256.update(chunk);
         self.crc32c = crc32c::crc32c_append(self.crc32c, chunk);
         self.size += chunk.len() as u64;
-        self.buffer.extend_from_slice(chunk);
-        while self.buffer.len() >= self.bucket.part_size {
-            let part = self.buffer.split_to(self.bucket.part_size).freeze();
-            self.send_part(part).await?;
+        // Each part gets one allocation of exactly the part size: a buffer
+        // left to grow would double its capacity past it, and memory per
+        // upload is what bounds the server's. (Pages never written, as in
+        // a small file's buffer, are never resident.)
+        let part_size = self.bucket.part_size;
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer = BytesMut::with_capacity(part_size);
+            }
+            let take = rest.len().min(part_size - self.buffer.len());
+            self.buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buffer.len() == part_size {
+                let part = std::mem::take(&mut self.buffer).freeze();
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }
