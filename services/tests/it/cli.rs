@@ -73,3 +73,49 @@ async fn a_taken_port_is_reported() {
     let addr = taken.local_addr().unwrap().to_string();
     fails_with(&["serve", "--addr", &addr], &format!("cannot listen on {addr}")).await;
 }
+
+/// Seed 001's client: uploads a file, and the server's data folder then
+/// holds exactly its bytes.
+#[tokio::test]
+async fn upload_stores_a_file_byte_for_byte() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (_server, url) = serve(&["--s3-data-dir", data_dir.path().to_str().unwrap()]).await;
+    let file = data_dir.path().join("input.bin");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+
+    let output = services()
+        .args([
+            "upload",
+            "--server",
+            &url,
+            "--key",
+            "docs/input.bin",
+            "--chunk-size",
+            "64KiB",
+            "--verify-first",
+        ])
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("size 3000000"), "{stdout}");
+    let stored = std::fs::read(data_dir.path().join("uploads/docs/input.bin")).unwrap();
+    assert!(stored == bytes, "the stored object differs from the file");
+}
+
+#[tokio::test]
+async fn upload_failures_are_clear_messages() {
+    let (_server, url) = serve(&[]).await;
+    for (args, expected) in [
+        (vec!["upload", "--server", &url, "/no/such/file"], "reading /no/such/file"),
+        (vec!["upload", "--server", &url, "--key", "../escape", "Cargo.toml"], "InvalidArgument"),
+    ] {
+        let output = services().args(&args).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
