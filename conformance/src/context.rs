@@ -22,11 +22,20 @@ pub struct Settings {
     /// This is what catches ignored deadlines and replies held back until
     /// half-close.
     pub watchdog: Duration,
+    /// The command-line arguments that shape what cases do (target, S3,
+    /// limits), repeated in every rerun command.
+    pub replay_args: Vec<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { cases: 64, seed: 0, max_message_size: 16 * 1024 * 1024, watchdog: Duration::from_secs(10) }
+        Settings {
+            cases: 64,
+            seed: 0,
+            max_message_size: 16 * 1024 * 1024,
+            watchdog: Duration::from_secs(10),
+            replay_args: Vec::new(),
+        }
     }
 }
 

@@ -118,6 +118,7 @@ async fn run(cli: Cli) -> Result<Summary> {
         seed,
         max_message_size: cli.max_message_size,
         watchdog: std::time::Duration::from_secs(cli.watchdog_secs),
+        replay_args: runner::replay_args(std::env::args().skip(1)),
     };
 
     let store = start_s3(&cli).await?;

@@ -111,7 +111,39 @@ pub async fn run(ctx: Arc<Context>, cases: &[Case], selection: &Selection) -> Ve
 }
 
 fn rerun(ctx: &Context, name: &str) -> String {
-    format!("cargo xtask conformance -- --seed {} --run '{name}'", ctx.settings.seed)
+    let args: String = ctx.settings.replay_args.iter().map(|arg| format!(" {}", shell_quote(arg))).collect();
+    format!("cargo xtask conformance --{args} --seed {} --run '{name}'", ctx.settings.seed)
+}
+
+/// `arg` as one shell word.
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@".contains(c)) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// The arguments of a run worth repeating in a rerun command: all but those
+/// that select cases, seed them, or name report files.
+pub fn replay_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    const DROPPED: &[&str] = &["--run", "--skip", "--seed", "--json", "--junit", "--known-failing"];
+    let mut kept = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let flag = arg.split('=').next().unwrap_or_default();
+        if arg == "--list" {
+            continue;
+        }
+        if DROPPED.contains(&flag) {
+            if !arg.contains('=') {
+                args.next();
+            }
+            continue;
+        }
+        kept.push(arg);
+    }
+    kept
 }
 
 /// Per-suite counts, then the overall line.

@@ -138,3 +138,12 @@ fn a_target_of_someone_else_needs_its_s3_named() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--s3-endpoint"), "{stderr}");
 }
+
+#[test]
+fn rerun_commands_keep_what_shapes_the_run_and_drop_the_rest() {
+    let args = ["--s3", "moto", "--run", "x/*", "--seed=4", "--json", "r.json", "--cases", "8", "--list"];
+    assert_eq!(
+        conformance::runner::replay_args(args.map(String::from)),
+        ["--s3", "moto", "--cases", "8"].map(String::from)
+    );
+}

@@ -16,11 +16,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use aws_sdk_s3::{
-    Client,
-    config::{Region, RequestChecksumCalculation, ResponseChecksumValidation},
-    primitives::ByteStream,
-};
+use aws_sdk_s3::{Client, config::ResponseChecksumValidation, primitives::ByteStream};
 use sha2::{Digest, Sha256};
 
 /// S3 servers the suite can start.
@@ -204,40 +200,22 @@ impl Store {
 
     /// A server the user runs; the AWS environment has its credentials.
     async fn external(endpoint: &str, bucket: &str) -> Store {
-        let region = aws_config::meta::region::RegionProviderChain::default_provider()
-            .or_else(Region::new("us-east-1"));
-        let shared = aws_config::from_env().region(region).endpoint_url(endpoint).load().await;
-        let config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(true)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .build();
+        let client = services::s3::environment_client(Some(endpoint)).await;
         Store::new(
             &format!("endpoint {endpoint}"),
             endpoint.to_owned(),
             bucket,
             None,
-            Client::from_conf(config),
+            client,
             UnfinishedProbe::List,
             Server::External,
         )
     }
 
     async fn ensure_bucket(&self) -> Result<()> {
-        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
-            return Ok(());
-        }
-        match self.client.create_bucket().bucket(&self.bucket).send().await {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(anyhow::Error::new(err))
-                .with_context(|| format!("creating bucket {} on {}", self.bucket, self.endpoint)),
-        }
+        services::s3::ensure_bucket(&self.client, &self.bucket)
+            .await
+            .with_context(|| format!("on {}", self.endpoint))
     }
 
     /// What our services need to store into this server.

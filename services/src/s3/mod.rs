@@ -102,20 +102,7 @@ impl Bucket {
                 (static_client(endpoint, access_key, secret_key), None)
             }
             Backend::Environment { endpoint_url } => {
-                // S3-compatible servers rarely care about the region, and
-                // users of one rarely set it: default to us-east-1.
-                let region = aws_config::meta::region::RegionProviderChain::default_provider()
-                    .or_else(Region::new("us-east-1"));
-                let mut loader = aws_config::from_env().region(region);
-                if let Some(url) = endpoint_url {
-                    loader = loader.endpoint_url(url);
-                }
-                let shared = loader.load().await;
-                let s3 = aws_sdk_s3::config::Builder::from(&shared)
-                    .force_path_style(true)
-                    .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-                    .build();
-                (Client::from_conf(s3), None)
+                (environment_client(endpoint_url.as_deref()).await, None)
             }
         };
         let bucket = Bucket {
@@ -132,23 +119,46 @@ impl Bucket {
     }
 
     async fn ensure_exists(&self) -> Result<()> {
-        if self.client.head_bucket().bucket(&self.name).send().await.is_ok() {
-            return Ok(());
-        }
-        match self.client.create_bucket().bucket(&self.name).send().await {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) =>
-            {
-                Ok(())
-            }
-            Err(err) => {
-                Err(anyhow::Error::new(err)).with_context(|| format!("creating bucket {}", self.name))
-            }
-        }
+        ensure_bucket(&self.client, &self.name).await
     }
+}
+
+/// Creates `bucket` unless it exists (or someone creates it meanwhile).
+pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<()> {
+    if client.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    match client.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(anyhow::Error::new(err)).with_context(|| format!("creating bucket {bucket}")),
+    }
+}
+
+/// A client configured by the standard AWS environment (credentials,
+/// region, profiles), with `endpoint_url` overriding `AWS_ENDPOINT_URL`.
+/// Path-style, and sending only the checksums the caller computes.
+pub async fn environment_client(endpoint_url: Option<&str>) -> Client {
+    // S3-compatible servers rarely care about the region, and users of one
+    // rarely set it: default to us-east-1.
+    let region =
+        aws_config::meta::region::RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
+    let mut loader = aws_config::from_env().region(region);
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let shared = loader.load().await;
+    let s3 = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(true)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .build();
+    Client::from_conf(s3)
 }
 
 /// A client for an S3 endpoint with static credentials, path-style, sending

@@ -117,50 +117,75 @@ fn round_trip(method: &MethodDescriptor, label: &str, size: u64) -> Case {
     })
 }
 
-/// The client disappears mid-upload: no object, no unfinished upload.
-async fn cancel_at_random_offset(ctx: Arc<Context>, store: Arc<Store>, name: String) -> Verdict {
+/// An upload that something interrupts `at` (0 to 1) of the way through.
+#[derive(Debug, Clone)]
+struct MidUpload {
+    size: u64,
+    at: f64,
+    chunking: Chunking,
+    seed: u64,
+}
+
+/// A property over uploads that `what` happens to partway: single PutObject
+/// sizes and multipart ones, any chunking, any point.
+async fn mid_upload<F, Fut>(
+    ctx: Arc<Context>,
+    store: Arc<Store>,
+    name: String,
+    what: &'static str,
+    check: F,
+) -> Verdict
+where
+    F: Fn(Arc<Context>, Arc<Store>, MidUpload) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Failure>> + Send,
+{
     let part = ctx.uploads.part_size as u64;
     let cases = ctx.settings.cases.min(12);
     property::check_n(
         ctx,
         &name,
         cases,
-        move || (faulty_size(part), 0.0..=1.0f64, chunking(), any::<u64>()),
-        |_, input: &(u64, f64, Chunking, u64)| {
-            (
-                format!(
-                    "size {} bytes, cancelled at {:.0}%, chunks {:?}",
-                    input.0,
-                    input.1 * 100.0,
-                    input.2.lengths
-                ),
-                None,
-            )
+        move || {
+            (faulty_size(part), 0.0..=1.0f64, chunking(), any::<u64>())
+                .prop_map(|(size, at, chunking, seed)| MidUpload { size, at, chunking, seed })
         },
-        move |ctx, (size, at, chunking, seed)| {
-            let store = store.clone();
-            async move {
-                let cancel_at = (size as f64 * at) as u64;
-                let plan = Plan {
-                    key: store.fresh_key("cancelled"),
-                    content: Content { seed, size },
-                    chunking,
-                    expected_sha256: None,
-                    fault: Fault::CancelAt(cancel_at),
-                };
-                let key = plan.key.clone();
-                match client::upload(channel(&ctx)?, plan, ctx.settings.watchdog).await? {
-                    Outcome::Cancelled => {}
-                    Outcome::Answered(answer) => {
-                        return Err(Failure::new(
-                            "no answer before the client cancels",
-                            format!("{:?}", answer.map(|r| r.message)),
-                        ));
-                    }
+        move |_, input: &MidUpload| {
+            let MidUpload { size, at, chunking, .. } = input;
+            (format!("size {size} bytes, {what} at {:.0}%, chunks {:?}", at * 100.0, chunking.lengths), None)
+        },
+        move |ctx, input| check(ctx, store.clone(), input),
+    )
+    .await
+}
+
+/// The client disappears mid-upload: no object, no unfinished upload.
+async fn cancel_at_random_offset(ctx: Arc<Context>, store: Arc<Store>, name: String) -> Verdict {
+    mid_upload(
+        ctx,
+        store,
+        name,
+        "cancelled",
+        |ctx, store, MidUpload { size, at, chunking, seed }| async move {
+            let cancel_at = (size as f64 * at) as u64;
+            let plan = Plan {
+                key: store.fresh_key("cancelled"),
+                content: Content { seed, size },
+                chunking,
+                expected_sha256: None,
+                fault: Fault::CancelAt(cancel_at),
+            };
+            let key = plan.key.clone();
+            match client::upload(channel(&ctx)?, plan, ctx.settings.watchdog).await? {
+                Outcome::Cancelled => {}
+                Outcome::Answered(answer) => {
+                    return Err(Failure::new(
+                        "no answer before the client cancels",
+                        format!("{:?}", answer.map(|r| r.message)),
+                    ));
                 }
-                expect_absent_eventually(&ctx, &store, &key).await?;
-                expect_no_unfinished(&ctx, &store, &key).await
             }
+            expect_absent_eventually(&ctx, &store, &key).await?;
+            expect_no_unfinished(&ctx, &store, &key).await
         },
     )
     .await
@@ -169,54 +194,32 @@ async fn cancel_at_random_offset(ctx: Arc<Context>, store: Arc<Store>, name: Str
 /// A later message names another file: INVALID_ARGUMENT, and neither name
 /// is stored.
 async fn name_change_mid_stream(ctx: Arc<Context>, store: Arc<Store>, name: String) -> Verdict {
-    let part = ctx.uploads.part_size as u64;
-    let cases = ctx.settings.cases.min(12);
-    property::check_n(
-        ctx,
-        &name,
-        cases,
-        move || (faulty_size(part), 0.0..=1.0f64, chunking(), any::<u64>()),
-        |_, input: &(u64, f64, Chunking, u64)| {
-            (
-                format!(
-                    "size {} bytes, renamed at {:.0}%, chunks {:?}",
-                    input.0,
-                    input.1 * 100.0,
-                    input.2.lengths
-                ),
-                None,
-            )
-        },
-        move |ctx, (size, at, chunking, seed)| {
-            let store = store.clone();
-            async move {
-                let content = Content { seed, size };
-                let cuts = chunking.cut(size);
-                if cuts.len() < 2 {
-                    // One message cannot change its own name.
-                    return Ok(());
-                }
-                // Any message but the first, which names the file.
-                let index = 1 + ((cuts.len() - 1) as f64 * at) as usize;
-                let offset: u64 = cuts[..index.min(cuts.len() - 1)].iter().map(|&c| c as u64).sum();
-                let other = store.fresh_key("renamed-to");
-                let plan = Plan {
-                    key: store.fresh_key("renamed-from"),
-                    content,
-                    chunking,
-                    expected_sha256: None,
-                    fault: Fault::RenameAt(offset, other.clone()),
-                };
-                let key = plan.key.clone();
-                expect_refused(&ctx, plan, tonic::Code::InvalidArgument).await?;
-                for key in [&key, &other] {
-                    expect_absent_eventually(&ctx, &store, key).await?;
-                    expect_no_unfinished(&ctx, &store, key).await?;
-                }
-                Ok(())
-            }
-        },
-    )
+    mid_upload(ctx, store, name, "renamed", |ctx, store, MidUpload { size, at, chunking, seed }| async move {
+        let content = Content { seed, size };
+        let cuts = chunking.cut(size);
+        if cuts.len() < 2 {
+            // One message cannot change its own name.
+            return Ok(());
+        }
+        // Any message but the first, which names the file.
+        let index = 1 + ((cuts.len() - 1) as f64 * at) as usize;
+        let offset: u64 = cuts[..index.min(cuts.len() - 1)].iter().map(|&c| c as u64).sum();
+        let other = store.fresh_key("renamed-to");
+        let plan = Plan {
+            key: store.fresh_key("renamed-from"),
+            content,
+            chunking,
+            expected_sha256: None,
+            fault: Fault::RenameAt(offset, other.clone()),
+        };
+        let key = plan.key.clone();
+        expect_refused(&ctx, plan, tonic::Code::InvalidArgument).await?;
+        for key in [&key, &other] {
+            expect_absent_eventually(&ctx, &store, key).await?;
+            expect_no_unfinished(&ctx, &store, key).await?;
+        }
+        Ok(())
+    })
     .await
 }
 
