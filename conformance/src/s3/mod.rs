@@ -70,7 +70,7 @@ enum UnfinishedProbe {
 enum Server {
     Embedded(#[allow(dead_code)] services::s3::EmbeddedS3),
     Process(#[allow(dead_code)] tokio::process::Child),
-    Container(#[allow(dead_code)] minio::Container),
+    Container(#[allow(dead_code)] Box<minio::Container>),
     External,
 }
 
@@ -151,7 +151,7 @@ impl Store {
                         Some((minio::ACCESS_KEY.to_owned(), minio::SECRET_KEY.to_owned())),
                         client,
                         UnfinishedProbe::List,
-                        Server::Container(container),
+                        Server::Container(Box::new(container)),
                     )
                 }
                 Err(reason) => return Ok(Availability::Unavailable(reason)),
