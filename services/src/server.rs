@@ -53,6 +53,13 @@ pub const SERVICE_NAMES: &[&str] = &[
     <contracts::uploader::file_uploader_server::FileUploaderServer<FileUploader> as NamedService>::NAME,
 ];
 
+/// The standard services every port also offers.
+const INFRASTRUCTURE: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 /// HTTP/2 receive windows. hyper's server default (1 MiB each) cannot hold a
 /// whole 1 MiB chunk plus framing, so the client stalls once per chunk waiting
 /// for WINDOW_UPDATE: client-stream uploads ran at about 0.6 GiB/s with it and
@@ -85,13 +92,19 @@ pub async fn serve(
     set_all(&reporter, ServingStatus::Serving).await;
 
     // Both reflection versions describe the same files, each other included,
-    // so a client of either version sees every service the port serves.
+    // so a client of either version sees every service the port serves. They
+    // list only what is served: the descriptor set may also hold contracts
+    // this server does not implement, and clients take the list at its word.
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
+        let builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(contracts::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET);
+        SERVICE_NAMES
+            .iter()
+            .chain(INFRASTRUCTURE)
+            .fold(builder, |builder, name| builder.with_service_name(*name))
     };
     let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
