@@ -44,7 +44,8 @@ impl Default for Settings {
 pub struct Context {
     /// `http://host:port` of the target, for reproduction commands.
     pub url: String,
-    /// One connection to the target, for health and reflection.
+    /// One connection to the target, for health, reflection and the
+    /// generated clients of contract-specific suites.
     pub channel: Channel,
     /// The dynamic caller's connection: deadlines are sent, never enforced
     /// on the client side, so checks see what the server does with them.

@@ -105,17 +105,10 @@ impl Target {
         self.channel.clone()
     }
 
-    /// The process group of a started command (its shell's pid).
+    /// The process group of a started command (its shell's pid), for
+    /// [`crate::memory::peak_rss_of_group`].
     pub fn process_group(&self) -> Option<u32> {
         self.process.as_ref()?.id()
-    }
-
-    /// The highest resident memory any process of a started command has
-    /// had so far (Linux `VmHWM`), in bytes. `None` for an address, or where
-    /// `/proc` cannot tell.
-    pub fn peak_rss(&self) -> Option<u64> {
-        let group = self.process.as_ref()?.id()?;
-        crate::memory::peak_rss_of_group(group)
     }
 
     /// Stops a started command: SIGTERM to its process group, SIGKILL after

@@ -65,6 +65,21 @@ enum UnfinishedProbe {
     Folder(PathBuf),
 }
 
+/// How the suite, and the target it hands the server to, sign requests.
+#[derive(Debug)]
+enum Access {
+    /// Keys the suite knows, passed on to the target.
+    Keys { access_key: String, secret_key: String },
+    /// Whatever the AWS environment holds, which the target shares.
+    Environment(Client),
+}
+
+impl Access {
+    fn keys(access_key: &str, secret_key: &str) -> Access {
+        Access::Keys { access_key: access_key.to_owned(), secret_key: secret_key.to_owned() }
+    }
+}
+
 /// What keeps the server running: dropped with the store.
 #[derive(Debug)]
 enum Server {
@@ -118,42 +133,37 @@ impl Store {
             (None, S3Kind::Embedded) => {
                 let embedded = services::s3::EmbeddedS3::start(None).await?;
                 let (access, secret) = embedded.credentials();
-                Store::new(
+                let mut store = Store::new(
                     "embedded (s3s-fs)",
                     embedded.endpoint().to_owned(),
                     &options.bucket,
-                    Some((access.to_owned(), secret.to_owned())),
-                    embedded.client(),
+                    Access::keys(access, secret),
                     UnfinishedProbe::Folder(embedded.data_dir().to_owned()),
                     Server::Embedded(embedded),
-                )
+                );
+                store.max_key_bytes = Some(services::s3::EmbeddedS3::max_key_bytes(&options.bucket));
+                store
             }
             (None, S3Kind::Moto) => {
                 let (endpoint, child) = moto::start(&options.moto_server).await?;
-                let client = services::s3::static_client(&endpoint, moto::ACCESS_KEY, moto::SECRET_KEY);
                 Store::new(
                     "moto",
                     endpoint,
                     &options.bucket,
-                    Some((moto::ACCESS_KEY.to_owned(), moto::SECRET_KEY.to_owned())),
-                    client,
+                    Access::keys(moto::ACCESS_KEY, moto::SECRET_KEY),
                     UnfinishedProbe::List,
                     Server::Process(child),
                 )
             }
             (None, S3Kind::Minio) => match minio::start().await? {
-                Ok((endpoint, container)) => {
-                    let client = services::s3::static_client(&endpoint, minio::ACCESS_KEY, minio::SECRET_KEY);
-                    Store::new(
-                        "MinIO",
-                        endpoint,
-                        &options.bucket,
-                        Some((minio::ACCESS_KEY.to_owned(), minio::SECRET_KEY.to_owned())),
-                        client,
-                        UnfinishedProbe::List,
-                        Server::Container(Box::new(container)),
-                    )
-                }
+                Ok((endpoint, container)) => Store::new(
+                    "MinIO",
+                    endpoint,
+                    &options.bucket,
+                    Access::keys(minio::ACCESS_KEY, minio::SECRET_KEY),
+                    UnfinishedProbe::List,
+                    Server::Container(Box::new(container)),
+                ),
                 Err(reason) => return Ok(Availability::Unavailable(reason)),
             },
         };
@@ -165,11 +175,17 @@ impl Store {
         label: &str,
         endpoint: String,
         bucket: &str,
-        credentials: Option<(String, String)>,
-        client: Client,
+        access: Access,
         unfinished: UnfinishedProbe,
         server: Server,
     ) -> Store {
+        let (credentials, client) = match access {
+            Access::Keys { access_key, secret_key } => {
+                let client = services::s3::static_client(&endpoint, &access_key, &secret_key);
+                (Some((access_key, secret_key)), client)
+            }
+            Access::Environment(client) => (None, client),
+        };
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -181,8 +197,6 @@ impl Store {
                 .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
                 .build(),
         );
-        let max_key_bytes = matches!(unfinished, UnfinishedProbe::Folder(_))
-            .then(|| services::s3::EmbeddedS3::max_key_bytes(bucket));
         Store {
             label: label.to_owned(),
             endpoint,
@@ -190,7 +204,7 @@ impl Store {
             credentials,
             client,
             racing_client,
-            max_key_bytes,
+            max_key_bytes: None,
             unfinished,
             prefix: format!("conformance-{nanos:x}"),
             next_key: AtomicU64::new(0),
@@ -205,8 +219,7 @@ impl Store {
             &format!("endpoint {endpoint}"),
             endpoint.to_owned(),
             bucket,
-            None,
-            client,
+            Access::Environment(client),
             UnfinishedProbe::List,
             Server::External,
         )

@@ -13,7 +13,7 @@ use std::{
 
 use contracts::uploader::{UploadRequest, UploadResponse, file_uploader_client::FileUploaderClient};
 use tokio::sync::{mpsc, oneshot};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::content::{Chunking, Content};
 use crate::report::Failure;
@@ -52,18 +52,6 @@ pub(super) enum Outcome {
     Cancelled,
 }
 
-/// A channel with HTTP/2 windows wide enough for megabyte messages.
-pub(super) fn channel(url: &str) -> Result<Channel, Failure> {
-    Endpoint::from_shared(url.to_owned())
-        .map(|endpoint| {
-            endpoint
-                .initial_stream_window_size(8 << 20)
-                .initial_connection_window_size(16 << 20)
-                .connect_lazy()
-        })
-        .map_err(|err| Failure::new("a target URL", err.to_string()))
-}
-
 /// Runs `plan` on `channel`. Fails only when the server stops making
 /// progress for `watchdog`: the caller judges the outcome.
 pub(super) async fn upload(channel: Channel, plan: Plan, watchdog: Duration) -> Result<Outcome, Failure> {
@@ -74,7 +62,7 @@ pub(super) async fn upload(channel: Channel, plan: Plan, watchdog: Duration) -> 
         _ => None,
     };
     let messages = messages(plan, progress.clone(), reached);
-    let mut client = FileUploaderClient::new(channel).max_decoding_message_size(usize::MAX);
+    let mut client = FileUploaderClient::new(channel);
     let mut request = tonic::Request::new(messages);
     if let Some(timeout) = timeout {
         request.set_timeout(timeout);

@@ -106,10 +106,7 @@ fn round_trip(method: &MethodDescriptor, label: &str, size: u64) -> Case {
                         fault: Fault::None,
                     };
                     let response = succeed(&ctx, plan.clone()).await?;
-                    expect_response(&response, &plan, digests)?;
-                    expect_stored(&store, &plan.key, content, digests.0).await?;
-                    expect_no_unfinished(&ctx, &store, &plan.key).await?;
-                    delete(&store, &plan.key).await
+                    expect_intact(&ctx, &store, &plan, &response, digests).await
                 }
             },
         )
@@ -175,7 +172,7 @@ async fn cancel_at_random_offset(ctx: Arc<Context>, store: Arc<Store>, name: Str
                 fault: Fault::CancelAt(cancel_at),
             };
             let key = plan.key.clone();
-            match client::upload(channel(&ctx)?, plan, ctx.settings.watchdog).await? {
+            match client::upload(ctx.channel.clone(), plan, ctx.settings.watchdog).await? {
                 Outcome::Cancelled => {}
                 Outcome::Answered(answer) => {
                     return Err(Failure::new(
@@ -239,7 +236,7 @@ async fn bad_names(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdict {
         ("DEL", format!("{prefix}/a\u{7f}b")),
     ];
     let checks = names.into_iter().map(|(kind, key)| {
-        let ctx = ctx.clone();
+        let ctx = &ctx;
         async move {
             let plan = Plan {
                 key: key.clone(),
@@ -248,7 +245,7 @@ async fn bad_names(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdict {
                 expected_sha256: None,
                 fault: Fault::None,
             };
-            expect_refused(&ctx, plan, tonic::Code::InvalidArgument)
+            expect_refused(ctx, plan, tonic::Code::InvalidArgument)
                 .await
                 .map_err(|failure| Failure { expected: format!("{kind}: {}", failure.expected), ..failure })
         }
@@ -281,9 +278,7 @@ async fn longest_name(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdic
     verdict(
         async {
             let response = succeed(&ctx, plan.clone()).await?;
-            expect_response(&response, &plan, digests)?;
-            expect_stored(&store, &plan.key, content, digests.0).await?;
-            delete(&store, &plan.key).await
+            expect_intact(&ctx, &store, &plan, &response, digests).await
         }
         .await,
     )
@@ -344,7 +339,7 @@ async fn deadline_mid_upload(ctx: Arc<Context>, store: Arc<Store>, _: String) ->
     let key = plan.key.clone();
     verdict(
         async {
-            match client::upload(channel(&ctx)?, plan, ctx.settings.watchdog).await? {
+            match client::upload(ctx.channel.clone(), plan, ctx.settings.watchdog).await? {
                 Outcome::Answered(Err(_)) => {}
                 other => {
                     return Err(Failure::new(
@@ -374,7 +369,9 @@ async fn s3_unreachable(ctx: Arc<Context>, _: Arc<Store>, _: String) -> Verdict 
             .launch(&s3)
             .await
             .map_err(|err| Failure::new("a second instance of the target to start", format!("{err:#}")))?;
-        let chan = client::channel(&target.url())?;
+        let chan = harness::connect(&target.url())
+            .await
+            .map_err(|err| Failure::new("the second instance to accept connections", format!("{err:#}")))?;
         // An S3 client retries a refused connection a few times, with
         // backoff: seconds, not the moments a watchdog is tuned for.
         let patience = ctx.settings.watchdog.max(Duration::from_secs(30));
@@ -427,20 +424,9 @@ async fn concurrent_uploads(ctx: Arc<Context>, store: Arc<Store>, name: String) 
                         fault: Fault::None,
                     })
                     .collect();
-                let results = join_all(plans.iter().map(|plan| {
-                    let ctx = ctx.clone();
-                    let plan = plan.clone();
-                    async move { succeed(&ctx, plan).await }
-                }))
-                .await;
+                let results = join_all(plans.iter().map(|plan| succeed(&ctx, plan.clone()))).await;
                 for (plan, result) in plans.iter().zip(results) {
-                    let digests = plan.content.digests();
-                    expect_response(&result?, plan, digests)?;
-                    expect_stored(&store, &plan.key, plan.content, digests.0).await?;
-                }
-                for plan in &plans {
-                    expect_no_unfinished(&ctx, &store, &plan.key).await?;
-                    delete(&store, &plan.key).await?;
+                    expect_intact(&ctx, &store, plan, &result?, plan.content.digests()).await?;
                 }
                 Ok(())
             }
@@ -505,12 +491,7 @@ async fn concurrent_overwrites(ctx: Arc<Context>, store: Arc<Store>, name: Strin
                         }
                     })
                 };
-                let results = join_all(plans.iter().map(|plan| {
-                    let ctx = ctx.clone();
-                    let plan = plan.clone();
-                    async move { succeed(&ctx, plan).await }
-                }))
-                .await;
+                let results = join_all(plans.iter().map(|plan| succeed(&ctx, plan.clone()))).await;
                 let _ = done.send(true);
                 for result in results {
                     result?;
@@ -552,10 +533,7 @@ async fn large(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdict {
             let started = std::time::Instant::now();
             let response = succeed(&ctx, plan.clone()).await?;
             let elapsed = started.elapsed();
-            expect_response(&response, &plan, digests)?;
-            expect_stored(&store, &plan.key, content, digests.0).await?;
-            expect_no_unfinished(&ctx, &store, &plan.key).await?;
-            delete(&store, &plan.key).await?;
+            expect_intact(&ctx, &store, &plan, &response, digests).await?;
             peaks.push((size, peak(), elapsed));
         }
         let figures: Vec<String> = peaks
@@ -607,14 +585,10 @@ fn show_plan(
     }
 }
 
-fn channel(ctx: &Context) -> Result<tonic::transport::Channel, Failure> {
-    client::channel(&ctx.url)
-}
-
 /// Runs `plan`, which must succeed.
 async fn succeed(ctx: &Context, plan: Plan) -> Result<UploadResponse, Failure> {
     let size = plan.content.size;
-    match client::upload(channel(ctx)?, plan, ctx.settings.watchdog).await? {
+    match client::upload(ctx.channel.clone(), plan, ctx.settings.watchdog).await? {
         Outcome::Answered(Ok(response)) => Ok(response),
         Outcome::Answered(Err(status)) => Err(Failure::new(
             format!("a successful upload of {size} bytes"),
@@ -627,7 +601,7 @@ async fn succeed(ctx: &Context, plan: Plan) -> Result<UploadResponse, Failure> {
 /// Runs `plan`, which the server must refuse with `code`.
 async fn expect_refused(ctx: &Context, plan: Plan, code: tonic::Code) -> Result<(), Failure> {
     let key = plan.key.clone();
-    match client::upload(channel(ctx)?, plan, ctx.settings.watchdog).await? {
+    match client::upload(ctx.channel.clone(), plan, ctx.settings.watchdog).await? {
         Outcome::Answered(Err(status)) if status.code() == code => Ok(()),
         Outcome::Answered(Err(status)) => Err(Failure::new(
             format!("{code:?} for {key:?}"),
@@ -640,6 +614,22 @@ async fn expect_refused(ctx: &Context, plan: Plan, code: tonic::Code) -> Result<
     }
 }
 
+/// After a successful upload of `plan`, whose content has `digests`: the
+/// response reports what was sent, S3 holds exactly that, and no upload is
+/// left unfinished. The object is then deleted.
+async fn expect_intact(
+    ctx: &Context,
+    store: &Store,
+    plan: &Plan,
+    response: &UploadResponse,
+    digests: ([u8; 32], u32),
+) -> Result<(), Failure> {
+    expect_response(response, plan, digests)?;
+    expect_stored(store, &plan.key, Stored { size: plan.content.size, sha256: digests.0 }).await?;
+    expect_no_unfinished(ctx, store, &plan.key).await?;
+    delete(store, &plan.key).await
+}
+
 /// The response reports what was sent.
 fn expect_response(response: &UploadResponse, plan: &Plan, digests: ([u8; 32], u32)) -> Result<(), Failure> {
     expect_eq("success", true, response.success)?;
@@ -649,10 +639,9 @@ fn expect_response(response: &UploadResponse, plan: &Plan, digests: ([u8; 32], u
     expect_eq("crc32c", format!("{:08x}", digests.1), format!("{:08x}", response.crc32c))
 }
 
-/// S3 holds exactly the content at `key`.
-async fn expect_stored(store: &Store, key: &str, content: Content, sha: [u8; 32]) -> Result<(), Failure> {
+/// S3 holds exactly `expected` at `key`.
+async fn expect_stored(store: &Store, key: &str, expected: Stored) -> Result<(), Failure> {
     let stored = store.read(key).await.map_err(s3_failed)?;
-    let expected = Stored { size: content.size, sha256: sha };
     if stored == Some(expected) {
         return Ok(());
     }
