@@ -57,13 +57,7 @@ fn main() {
 }
 
 async fn upload(url: &str, size: usize) {
-    let channel = Endpoint::from_shared(url.to_owned())
-        .unwrap()
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(16 << 20)
-        .connect()
-        .await
-        .unwrap();
+    let channel = Endpoint::from_shared(url.to_owned()).unwrap().connect().await.unwrap();
     let chunk = Bytes::from((0..CHUNK).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>());
     let messages = (0..size / CHUNK).map(move |index| UploadRequest {
         filename: if index == 0 { "memory/probe".to_owned() } else { String::new() },

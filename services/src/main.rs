@@ -20,52 +20,53 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve every contract, reflection and health on one port until SIGINT or SIGTERM.
-    Serve {
-        /// Address to listen on; port 0 picks a free one.
-        #[arg(long, default_value = "127.0.0.1:50051")]
-        addr: SocketAddr,
-        /// Largest message accepted or sent, e.g. `16MiB`, `512KiB` or a byte count.
-        #[arg(long, default_value = "16MiB", value_parser = parse_size)]
-        max_message_size: usize,
-        /// Seconds in-flight calls may run after a shutdown signal.
-        #[arg(long, default_value_t = 10)]
-        shutdown_timeout_secs: u64,
-        /// S3 bucket for FileUploader; created if missing.
-        #[arg(long, default_value = "uploads")]
-        bucket: String,
-        /// Folder for the embedded S3 server, used when `AWS_ENDPOINT_URL` is
-        /// not set (a temporary folder by default).
-        #[arg(long, value_name = "DIR")]
-        s3_data_dir: Option<std::path::PathBuf>,
-        /// Multipart part size for uploads, e.g. `8MiB` (at least 5 MiB).
-        #[arg(long, default_value = "8MiB", value_parser = parse_size)]
-        part_size: usize,
-    },
+    Serve(ServeArgs),
     /// Upload a file to `uploader.FileUploader`, with a progress bar, and
     /// check that the server stored exactly its bytes.
     Upload(upload_command::UploadArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: SocketAddr,
+    /// Largest message accepted or sent, e.g. `16MiB`, `512KiB` or a byte count.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    max_message_size: usize,
+    /// Seconds in-flight calls may run after a shutdown signal.
+    #[arg(long, default_value_t = 10)]
+    shutdown_timeout_secs: u64,
+    /// S3 bucket for FileUploader; created if missing.
+    #[arg(long, default_value = "uploads")]
+    bucket: String,
+    /// Folder for the embedded S3 server, used when `AWS_ENDPOINT_URL` is
+    /// not set (a temporary folder by default).
+    #[arg(long, value_name = "DIR")]
+    s3_data_dir: Option<std::path::PathBuf>,
+    /// Multipart part size for uploads, e.g. `8MiB` (at least 5 MiB).
+    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+    part_size: usize,
 }
 
 fn main() -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let (addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size) = match Cli::parse()
-        .command
-    {
-        Command::Serve { addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size } => {
-            (addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size)
-        }
-        Command::Upload(args) => {
-            return match tokio::runtime::Runtime::new()?.block_on(upload_command::run(args)) {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(err) => {
-                    eprintln!("error: {err:#}");
-                    Ok(ExitCode::FAILURE)
-                }
-            };
-        }
-    };
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+        Command::Upload(args) => match tokio::runtime::Runtime::new()?.block_on(upload_command::run(args)) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let ServeArgs { addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size } = args;
     // The standard AWS convention: an endpoint in the environment means a
     // real S3; without one, an embedded server stands in.
     let backend = if std::env::var_os("AWS_ENDPOINT_URL").is_some() {

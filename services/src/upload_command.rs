@@ -48,12 +48,10 @@ pub(crate) async fn run(args: UploadArgs) -> Result<()> {
 
     let channel = tonic::transport::Endpoint::from_shared(args.server.clone())
         .with_context(|| format!("{:?} is not a URL", args.server))?
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(16 << 20)
         .connect()
         .await
         .with_context(|| format!("connecting to {}", args.server))?;
-    let mut client = FileUploaderClient::new(channel).max_decoding_message_size(usize::MAX);
+    let mut client = FileUploaderClient::new(channel);
 
     let progress = ProgressBar::new(size).with_style(
         ProgressStyle::with_template(

@@ -114,12 +114,8 @@ impl Bucket {
             max_key_bytes: embedded.as_ref().map(|_| embedded::max_key_bytes(&config.bucket)),
             _embedded: embedded,
         };
-        bucket.ensure_exists().await?;
+        ensure_bucket(&bucket.client, &bucket.name).await?;
         Ok(bucket)
-    }
-
-    async fn ensure_exists(&self) -> Result<()> {
-        ensure_bucket(&self.client, &self.name).await
     }
 }
 
