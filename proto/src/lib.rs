@@ -38,3 +38,8 @@ pub mod streaming {
 pub mod coreservices {
     pub use crate::generated::coreservices::*;
 }
+
+/// Seed 003: image inference with a YOLOv8-format model.
+pub mod inference {
+    pub use crate::generated::inference::*;
+}

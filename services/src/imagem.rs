@@ -80,7 +80,7 @@ fn describe(image: &[u8], index: u64) -> ImagemResposta {
 
 /// Judged by signature bytes alone, as the contract promises; whether the
 /// rest of the file is sound is what `decode_dimensions` finds out.
-fn detect_format(image: &[u8]) -> ImageFormat {
+pub(crate) fn detect_format(image: &[u8]) -> ImageFormat {
     match image::guess_format(image) {
         Ok(image::ImageFormat::Png) => ImageFormat::Png,
         Ok(image::ImageFormat::Jpeg) => ImageFormat::Jpeg,

@@ -11,6 +11,7 @@ pub mod coreservices;
 mod deadline;
 pub mod fileuploader;
 pub mod imagem;
+pub mod inference;
 mod limits;
 pub mod s3;
 pub mod server;

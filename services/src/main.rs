@@ -47,6 +47,68 @@ struct ServeArgs {
     /// Multipart part size for uploads, e.g. `8MiB` (at least 5 MiB).
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
     part_size: usize,
+    #[command(flatten)]
+    inference: InferenceArgs,
+}
+
+/// `inference.InferenceMethods` settings.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Inference")]
+struct InferenceArgs {
+    /// A YOLOv8 ONNX export (detect or segment) to serve instead of the
+    /// bundled squares model.
+    #[arg(long, value_name = "PATH")]
+    model: Option<std::path::PathBuf>,
+    /// The ONNX Runtime library (libonnxruntime.so, 1.31 or newer). Default:
+    /// `ORT_DYLIB_PATH`, then the copy `cargo xtask onnxruntime` fetches.
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<std::path::PathBuf>,
+    /// Where the model runs: `cpu`, `cuda` or `cuda:N` (needs the `cuda`
+    /// feature and an onnxruntime-gpu library).
+    #[arg(long, default_value = "cpu")]
+    device: services::inference::Device,
+    /// ONNX Runtime sessions, i.e. forward passes that can run at once.
+    /// Default: one per core.
+    #[arg(long)]
+    sessions: Option<usize>,
+    /// Threads each forward pass may use.
+    #[arg(long, default_value_t = 1)]
+    intra_threads: usize,
+    /// A class label reported in `defects` (repeatable). Default: `defect`
+    /// and `scratch`.
+    #[arg(long = "defect-class", value_name = "LABEL")]
+    defect_classes: Vec<String>,
+    /// Images whose header declares more pixels are refused.
+    #[arg(long, default_value_t = 40_000_000)]
+    max_pixels: u64,
+    /// Serve every other contract without inference, e.g. on a machine
+    /// without ONNX Runtime.
+    #[arg(long)]
+    no_inference: bool,
+}
+
+impl InferenceArgs {
+    fn config(self) -> Option<services::inference::InferenceConfig> {
+        if self.no_inference {
+            return None;
+        }
+        let defaults = services::inference::InferenceConfig::default();
+        Some(services::inference::InferenceConfig {
+            model: self
+                .model
+                .map_or(services::inference::ModelSource::Bundled, services::inference::ModelSource::File),
+            ort_library: self.ort_lib,
+            device: self.device,
+            sessions: self.sessions.unwrap_or(defaults.sessions),
+            intra_threads: self.intra_threads,
+            defect_classes: if self.defect_classes.is_empty() {
+                defaults.defect_classes
+            } else {
+                self.defect_classes
+            },
+            max_pixels: self.max_pixels,
+        })
+    }
 }
 
 fn main() -> Result<ExitCode> {
@@ -66,7 +128,15 @@ fn main() -> Result<ExitCode> {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
-    let ServeArgs { addr, max_message_size, shutdown_timeout_secs, bucket, s3_data_dir, part_size } = args;
+    let ServeArgs {
+        addr,
+        max_message_size,
+        shutdown_timeout_secs,
+        bucket,
+        s3_data_dir,
+        part_size,
+        inference,
+    } = args;
     // The standard AWS convention: an endpoint in the environment means a
     // real S3; without one, an embedded server stands in.
     let backend = if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
@@ -79,6 +149,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         max_message_size,
         shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
         s3: services::s3::S3Config { backend, bucket, part_size, ..Default::default() },
+        inference: inference.config(),
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let listener =

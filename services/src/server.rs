@@ -15,8 +15,15 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    calculator::Calculator, coreservices::CoreServices, fileuploader::FileUploader, imagem::ImagemService,
-    limits::SizeLimitStatusLayer, s3::S3Config, streaming::NumberStreamer, uploader::UploaderService,
+    calculator::Calculator,
+    coreservices::CoreServices,
+    fileuploader::FileUploader,
+    imagem::ImagemService,
+    inference::{Engine, InferenceConfig, InferenceService},
+    limits::SizeLimitStatusLayer,
+    s3::S3Config,
+    streaming::NumberStreamer,
+    uploader::UploaderService,
 };
 
 /// Settings shared by the `services` binary and the in-process server.
@@ -30,6 +37,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Where `uploader.FileUploader` stores files.
     pub s3: S3Config,
+    /// The detector behind `inference.InferenceMethods`; `None` serves every
+    /// other contract without it, on a machine with no ONNX Runtime.
+    pub inference: Option<InferenceConfig>,
 }
 
 impl Default for Config {
@@ -38,6 +48,7 @@ impl Default for Config {
             max_message_size: 16 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             s3: S3Config::default(),
+            inference: Some(InferenceConfig::default()),
         }
     }
 }
@@ -51,7 +62,17 @@ pub const SERVICE_NAMES: &[&str] = &[
     <contracts::streaming::number_streamer_server::NumberStreamerServer<NumberStreamer> as NamedService>::NAME,
     <contracts::uploader::uploader_service_server::UploaderServiceServer<UploaderService> as NamedService>::NAME,
     <contracts::uploader::file_uploader_server::FileUploaderServer<FileUploader> as NamedService>::NAME,
+    INFERENCE,
 ];
+
+const INFERENCE: &str = <contracts::inference::inference_methods_server::InferenceMethodsServer<
+    InferenceService,
+> as NamedService>::NAME;
+
+/// The contracts a server with `config` serves.
+pub fn served_names(config: &Config) -> Vec<&'static str> {
+    SERVICE_NAMES.iter().copied().filter(|&name| name != INFERENCE || config.inference.is_some()).collect()
+}
 
 /// The standard services every port also offers.
 const INFRASTRUCTURE: &[&str] = &[
@@ -83,13 +104,35 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Shutdown> {
+    let inference = load_inference(&config).await?;
+    serve_loaded(listener, config, inference, shutdown).await
+}
+
+/// Loading fails loudly (no ONNX Runtime, a bad model, no CUDA): a server
+/// that quietly lacked a contract would fail every caller instead.
+async fn load_inference(config: &Config) -> Result<Option<Engine>> {
+    let Some(settings) = config.inference.clone() else { return Ok(None) };
+    let engine = tokio::task::spawn_blocking(move || Engine::load(&settings))
+        .await
+        .context("loading the inference model panicked")?
+        .context("inference.InferenceMethods")?;
+    Ok(Some(engine))
+}
+
+async fn serve_loaded(
+    listener: TcpListener,
+    config: Config,
+    inference: Option<Engine>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Shutdown> {
+    let served = served_names(&config);
     let uploader = FileUploader::new(config.s3.clone());
     if let Err(err) = uploader.connect().await {
         // Everything else still works; uploads fail with UNAVAILABLE until S3 answers.
         tracing::warn!(error = %err, "S3 is not reachable yet");
     }
     let (reporter, health) = tonic_health::server::health_reporter();
-    set_all(&reporter, ServingStatus::Serving).await;
+    set_all(&reporter, &served, ServingStatus::Serving).await;
 
     // Both reflection versions describe the same files, each other included,
     // so a client of either version sees every service the port serves. They
@@ -101,10 +144,7 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET);
-        SERVICE_NAMES
-            .iter()
-            .chain(INFRASTRUCTURE)
-            .fold(builder, |builder, name| builder.with_service_name(*name))
+        served.iter().chain(INFRASTRUCTURE).fold(builder, |builder, name| builder.with_service_name(*name))
     };
     let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
@@ -127,7 +167,10 @@ pub async fn serve(
         .add_service(limited!(ImagemService.server()))
         .add_service(limited!(NumberStreamer.server()))
         .add_service(limited!(UploaderService.server()))
-        .add_service(limited!(uploader.server()));
+        .add_service(limited!(uploader.server()))
+        .add_optional_service(
+            inference.map(|engine| limited!(InferenceService::new(std::sync::Arc::new(engine)).server())),
+        );
 
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -135,7 +178,7 @@ pub async fn serve(
         tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
         }));
-    tracing::info!(%addr, services = ?SERVICE_NAMES, "serving");
+    tracing::info!(%addr, services = ?served, "serving");
 
     tokio::select! {
         result = &mut serving => {
@@ -147,7 +190,7 @@ pub async fn serve(
     }
 
     tracing::info!("shutting down: health is NOT_SERVING, draining calls");
-    set_all(&reporter, ServingStatus::NotServing).await;
+    set_all(&reporter, &served, ServingStatus::NotServing).await;
     let _ = stop.send(());
     let outcome = match tokio::time::timeout(config.shutdown_timeout, &mut serving).await {
         Ok(result) => {
@@ -164,9 +207,9 @@ pub async fn serve(
     Ok(outcome)
 }
 
-async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+async fn set_all(reporter: &HealthReporter, served: &[&str], status: ServingStatus) {
     // "" is the whole server's health, by the health protocol's convention.
-    for name in std::iter::once("").chain(SERVICE_NAMES.iter().copied()) {
+    for name in std::iter::once("").chain(served.iter().copied()) {
         reporter.set_service_status(name, status).await;
     }
 }
@@ -213,8 +256,9 @@ impl Drop for RunningServer {
 pub async fn spawn(config: Config) -> Result<RunningServer> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.context("binding 127.0.0.1:0")?;
     let addr = listener.local_addr()?;
+    let inference = load_inference(&config).await?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, config, async {
+    let task = tokio::spawn(serve_loaded(listener, config, inference, async {
         let _ = stopped.await;
     }));
     Ok(RunningServer { addr, stop: Some(stop), task })

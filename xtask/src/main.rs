@@ -37,6 +37,9 @@ enum Command {
     },
     /// Install test tools, then run every check CI runs.
     Test,
+    /// Fetch the ONNX Runtime library the inference service loads into
+    /// `tools/onnxruntime/` (other commands do this when they need it).
+    Onnxruntime,
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Conformance { peers, args } => run::conformance(&args, &peers),
         Command::Bench { args } => run::bench(&args),
         Command::Test => run::test(),
+        Command::Onnxruntime => xtask::tools::ensure_onnxruntime().map(|path| println!("{}", path.display())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,8 +17,17 @@ pub enum Peers {
 /// services (or the user's `--target`), then against each requested peer.
 ///
 /// `--s3 moto` gets moto from the pinned virtualenv; `--s3 minio` builds the
-/// suite with its Docker support.
+/// suite with its Docker support. Our services are compared with the Python
+/// reference of the inference contract unless the user names a target or a
+/// reference.
 pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
+    tools::ensure_onnxruntime()?;
+    let names = |prefix: &str| args.iter().any(|arg| arg.starts_with(prefix));
+    let mut args = args.to_vec();
+    if !names("--target") && !names("--reference") {
+        args.extend(["--reference-cmd".to_owned(), python_peer_command()?]);
+    }
+    let args = &args[..];
     let s3 = s3_kind(args);
     let moto = if s3 == Some("moto") { Some(tools::ensure_moto()?) } else { None };
     let env: Vec<(&str, &OsStr)> = moto.iter().map(|path| ("MOTO_SERVER", path.as_os_str())).collect();
@@ -31,15 +40,20 @@ pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
     for peer in peers {
         match peer {
             Peers::Python => {
-                let python = tools::ensure_venv()?;
-                let server = project_root().join("conformance/peers/python/server.py");
-                let command = format!("{} {} --addr {{addr}}", python.display(), server.display());
+                let command = python_peer_command()?;
                 eprintln!("\n==> conformance against the Python peers");
                 suite(&[OsStr::new("--target-cmd"), OsStr::new(&command)])?;
             }
         }
     }
     Ok(())
+}
+
+/// The command that starts the Python peers on `{addr}`.
+fn python_peer_command() -> Result<String> {
+    let python = tools::ensure_venv()?;
+    let server = project_root().join("conformance/peers/python/server.py");
+    Ok(format!("{} {} --addr {{addr}}", python.display(), server.display()))
 }
 
 /// The value of `--s3` among the suite's arguments.
@@ -53,6 +67,7 @@ fn s3_kind(args: &[String]) -> Option<&str> {
 
 /// Runs the criterion benchmarks with the user's arguments.
 pub fn bench(args: &[String]) -> Result<()> {
+    tools::ensure_onnxruntime()?;
     // `upload_memory` measures the server binary in its own process.
     cargo(["build", "--release", "--package", "services"].map(OsStr::new), &[])?;
     cargo(
@@ -68,12 +83,16 @@ pub fn bench(args: &[String]) -> Result<()> {
 /// failure.
 pub fn test() -> Result<()> {
     let buf = tools::ensure_buf()?;
+    tools::ensure_onnxruntime()?;
 
     step("rustfmt");
     cargo(["fmt", "--all", "--check"].map(OsStr::new), &[])?;
 
     step("codegen drift");
     codegen::check(&codegen::Layout::of(&project_root()))?;
+
+    step("bundled models are reproducible");
+    models_check()?;
 
     step("buf lint");
     let status = Command::new(&buf)
@@ -103,6 +122,32 @@ pub fn test() -> Result<()> {
 
     step("conformance: upload integrity against moto, a second S3 implementation");
     conformance(&["--s3".into(), "moto".into(), "--run".into(), "uploader.FileUploader/*".into()], &[])
+}
+
+/// Regenerates the bundled models into a scratch folder and fails if they
+/// differ from the committed ones by a single byte.
+fn models_check() -> Result<()> {
+    let python = tools::ensure_venv()?;
+    let scratch = tempfile::tempdir()?;
+    let models = project_root().join("models");
+    let status = Command::new(&python)
+        .arg(models.join("generate.py"))
+        .arg("--out")
+        .arg(scratch.path())
+        .status()
+        .context("running models/generate.py")?;
+    if !status.success() {
+        bail!("models/generate.py failed");
+    }
+    for name in ["squares-seg.onnx", "squares-det.onnx"] {
+        let committed = std::fs::read(models.join(name)).with_context(|| format!("reading models/{name}"))?;
+        let fresh = std::fs::read(scratch.path().join(name))
+            .with_context(|| format!("models/generate.py did not write {name}"))?;
+        if committed != fresh {
+            bail!("models/{name} differs from what models/generate.py builds: run it and commit the result");
+        }
+    }
+    Ok(())
 }
 
 fn step(name: &str) {

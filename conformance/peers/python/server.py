@@ -28,6 +28,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from PIL import Image
 
+# Not named `inference`: that name is the proto package grpcio-tools imports
+# the generated `inference.inference_pb2` from.
+from inference_methods import DEFAULT_MODEL, InferenceMethods
+
 log = logging.getLogger("peer")
 
 # Every contract, as (proto file relative to the proto root, service name).
@@ -37,6 +41,7 @@ CONTRACTS = {
     "coreservices": ("coreservices/service.proto", "CoreServices"),
     "uploader": ("uploader/uploader.proto", "UploaderService"),
     "mensagem": ("mensagem/imagem.proto", "ImagemService"),
+    "inference": ("inference/inference.proto", "InferenceMethods"),
 }
 
 # Python integers never overflow, so every int64 bound the contracts promise
@@ -271,6 +276,7 @@ SERVICERS = {
     "coreservices": CoreServices,
     "uploader": UploaderService,
     "mensagem": ImagemService,
+    "inference": InferenceMethods,
 }
 
 
@@ -282,8 +288,11 @@ def load_contracts(proto_root):
     return {key: grpc.protos_and_services(path) for key, (path, _) in CONTRACTS.items()}
 
 
-def build_server(proto_root, max_message_size, workers):
-    """The server with every contract, health and reflection registered."""
+def build_server(proto_root, max_message_size, workers, options=None):
+    """The server with every contract, health and reflection registered.
+    `options` maps a contract to keyword arguments for its servicer, e.g.
+    {"inference": {"model": path, "intra_threads": 2}}."""
+    options = options or {}
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
         options=[
@@ -297,7 +306,7 @@ def build_server(proto_root, max_message_size, workers):
     names = []
     for key, (pb, services) in load_contracts(proto_root).items():
         service = CONTRACTS[key][1]
-        getattr(services, f"add_{service}Servicer_to_server")(SERVICERS[key](pb), server)
+        getattr(services, f"add_{service}Servicer_to_server")(SERVICERS[key](pb, **options.get(key, {})), server)
         names.append(pb.DESCRIPTOR.services_by_name[service].full_name)
 
     health_servicer = health.HealthServicer()
@@ -318,10 +327,16 @@ def main():
     parser.add_argument("--max-message-size", type=int, default=16 * 1024 * 1024, help="bytes, both directions")
     parser.add_argument("--workers", type=int, default=32, help="threads; each open stream holds one")
     parser.add_argument("--shutdown-grace", type=float, default=10.0, help="seconds in-flight calls may run after SIGTERM")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="YOLOv8-format ONNX model for inference")
+    parser.add_argument("--intra-threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0: its default")
     args = parser.parse_args()
     missing = [path for path, _ in CONTRACTS.values() if not (args.proto_root / path).is_file()]
     if missing:
         parser.error(f"--proto-root {args.proto_root} lacks {', '.join(missing)}")
+    if not args.model.is_file():
+        parser.error(f"--model {args.model} is not a file")
+    if args.intra_threads < 0:
+        parser.error("--intra-threads must be 0 or more")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     # Installed before "listening" is printed, so that a supervisor that stops
@@ -330,7 +345,10 @@ def main():
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    server, health_servicer, names = build_server(args.proto_root.resolve(), args.max_message_size, args.workers)
+    options = {"inference": {"model": args.model.resolve(), "intra_threads": args.intra_threads}}
+    server, health_servicer, names = build_server(
+        args.proto_root.resolve(), args.max_message_size, args.workers, options
+    )
     port = server.add_insecure_port(args.addr)
     host = args.addr.rpartition(":")[0]
     server.start()

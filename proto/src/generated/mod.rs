@@ -5,6 +5,9 @@ pub mod calculator {
 pub mod coreservices {
     include!("coreservices.rs");
 }
+pub mod inference {
+    include!("inference.rs");
+}
 pub mod mensagem {
     include!("mensagem.rs");
 }

@@ -6,6 +6,7 @@ mod cli;
 mod coreservices;
 mod fileuploader;
 mod imagem;
+mod inference;
 mod interop;
 mod server;
 mod streaming;
