@@ -63,6 +63,20 @@ pub struct Context {
     pub settings: Settings,
     /// What the upload-integrity suite needs beyond the target.
     pub uploads: Uploads,
+    /// A second implementation of the inference contract, serving the same
+    /// model, that the target's detections must agree with.
+    pub reference: Option<Reference>,
+}
+
+/// Another server the target is compared with.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// What it is, for reports.
+    pub label: String,
+    /// `http://host:port`.
+    pub url: String,
+    /// A connection to it.
+    pub channel: Channel,
 }
 
 /// The upload-integrity suite's view of the world: the S3 server the

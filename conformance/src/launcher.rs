@@ -12,7 +12,7 @@ use harness::target::Target;
 #[derive(Debug, Clone)]
 pub enum Launcher {
     /// Our services, in this process, with this configuration.
-    InProcess(services::Config),
+    InProcess(Box<services::Config>),
     /// A shell command with `{port}` or `{addr}`.
     Command(String),
 }
@@ -60,11 +60,33 @@ impl Launched {
 }
 
 impl Launcher {
+    /// Starts another instance of the target serving the model at `model`.
+    /// A command gets `--model PATH` appended, which our services and the
+    /// Python reference both accept.
+    pub async fn launch_with_model(&self, model: &std::path::Path) -> Result<Launched> {
+        match self {
+            Launcher::InProcess(config) => {
+                let mut config = (**config).clone();
+                let mut inference = config.inference.clone().unwrap_or_default();
+                inference.model = services::inference::ModelSource::File(model.to_owned());
+                config.inference = Some(inference);
+                Ok(Launched::InProcess(services::spawn(config).await?))
+            }
+            Launcher::Command(command) => {
+                let command = format!("{command} --model '{}'", model.display());
+                let log =
+                    std::env::temp_dir().join(format!("conformance-relaunch-{}.log", std::process::id()));
+                let target = Target::command_with_env(&command, &[], Duration::from_secs(60), &log).await?;
+                Ok(Launched::Command(Box::new(target)))
+            }
+        }
+    }
+
     /// Starts another instance of the target that stores uploads into `s3`.
     pub async fn launch(&self, s3: &S3Endpoint) -> Result<Launched> {
         match self {
             Launcher::InProcess(config) => {
-                let mut config = config.clone();
+                let mut config = (**config).clone();
                 config.s3.backend = services::s3::Backend::Static {
                     endpoint: s3.url.clone(),
                     access_key: s3.access_key.clone(),

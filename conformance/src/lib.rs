@@ -9,6 +9,7 @@
 pub mod case;
 pub mod context;
 pub mod generic;
+pub mod latency;
 pub mod launcher;
 pub mod property;
 pub mod report;
@@ -69,6 +70,7 @@ pub async fn connect(
         has_reflection,
         settings,
         uploads: context::Uploads::default(),
+        reference: None,
     })
 }
 

@@ -84,6 +84,24 @@ struct Cli {
     /// (measured for a --target-cmd).
     #[arg(long)]
     large: bool,
+    /// A second implementation of `inference.InferenceMethods` serving the
+    /// same model, which the target's detections must agree with.
+    #[arg(long, value_name = "URL", conflicts_with = "reference_cmd")]
+    reference: Option<String>,
+    /// Shell command that starts the reference (`{port}` or `{addr}` as for
+    /// --target-cmd); stopped when the run ends.
+    #[arg(long, value_name = "COMMAND")]
+    reference_cmd: Option<String>,
+    /// The full inference latency sweep (2 s windows until stable, up to 10
+    /// per level) instead of the short one every whole run does.
+    #[arg(long)]
+    latency: bool,
+    /// No inference latency sweep.
+    #[arg(long, conflicts_with = "latency")]
+    no_latency: bool,
+    /// Where the latency sweep writes latency.csv, latency.json and latency.svg.
+    #[arg(long, value_name = "DIR", default_value = "target/conformance/latency")]
+    latency_out: PathBuf,
 }
 
 #[tokio::main]
@@ -151,7 +169,7 @@ async fn run(cli: Cli) -> Result<Summary> {
             if let Ok(store) = &uploads.store {
                 config.s3.backend = store.services_backend();
             }
-            uploads.launcher = Some(Launcher::InProcess(config.clone()));
+            uploads.launcher = Some(Launcher::InProcess(Box::new(config.clone())));
             let server = services::spawn(config).await.context("starting the reference services")?;
             let target = Target::address(&server.url()).await?;
             in_process = Some(server);
@@ -167,9 +185,27 @@ async fn run(cli: Cli) -> Result<Summary> {
         Err(reason) => println!("S3 for uploads: none ({reason})"),
     }
 
+    let reference = match (&cli.reference, &cli.reference_cmd) {
+        (Some(url), _) => Some(Target::address(url).await?),
+        (None, Some(command)) => {
+            let log = std::env::temp_dir().join(format!("conformance-reference-{}.log", std::process::id()));
+            println!("reference log: {}", log.display());
+            Some(Target::command(command, DEFAULT_STARTUP_TIMEOUT, &log).await?)
+        }
+        (None, None) => None,
+    };
+    if let Some(reference) = &reference {
+        println!("reference: {}", reference.url());
+    }
+
     let mut ctx =
         conformance::connect(target.url(), target.channel(), cli.descriptors.as_deref(), settings).await?;
     ctx.uploads = uploads;
+    ctx.reference = reference.as_ref().map(|reference| conformance::context::Reference {
+        label: "the reference".to_owned(),
+        url: reference.url().to_owned(),
+        channel: reference.channel(),
+    });
     let ctx = Arc::new(ctx);
     if cli.list {
         for case in conformance::all_cases(&ctx) {
@@ -186,10 +222,63 @@ async fn run(cli: Cli) -> Result<Summary> {
     if let Some(path) = &cli.junit {
         runner::write_junit(path, &results)?;
     }
+    let mut summary = Summary::of(&results);
+    // A run narrowed with --run is about those cases; a whole run, or one
+    // that asks for it, also measures.
+    let wants_latency = cli.latency || (cli.run.is_empty() && !cli.no_latency);
+    if wants_latency && ctx.services.contains(LATENCY_SERVICE) {
+        let label = if in_process.is_some() { "services (in-process)" } else { "target" };
+        let errors = latency(&cli, target.channel(), label, reference.as_ref().map(Target::channel)).await?;
+        if errors > 0 {
+            summary.failed += 1;
+        }
+    }
     if cli.target_cmd.is_some() && !target.stop(std::time::Duration::from_secs(10)).await? {
         eprintln!("note: the target command did not exit cleanly on SIGTERM");
     }
-    Ok(Summary::of(&results))
+    if let Some(reference) = reference
+        && cli.reference_cmd.is_some()
+        && !reference.stop(std::time::Duration::from_secs(10)).await?
+    {
+        eprintln!("note: the reference command did not exit cleanly on SIGTERM");
+    }
+    Ok(summary)
+}
+
+const LATENCY_SERVICE: &str = "inference.InferenceMethods";
+
+/// The perf_analyzer-style sweep: the target, the reference when there is
+/// one, and the bare ONNX Runtime session of the bundled model as the floor.
+/// Returns how many calls failed.
+async fn latency(
+    cli: &Cli,
+    target: tonic::transport::Channel,
+    label: &str,
+    reference: Option<tonic::transport::Channel>,
+) -> Result<u64> {
+    use conformance::latency::{self, Options, Subject, SubjectKind};
+    let mut subjects = vec![Subject { name: label.to_owned(), kind: SubjectKind::Grpc(target) }];
+    if let Some(reference) = reference {
+        subjects.push(Subject { name: "reference".to_owned(), kind: SubjectKind::Grpc(reference) });
+    }
+    let floor = tokio::task::spawn_blocking(|| {
+        services::inference::Engine::load(&services::inference::InferenceConfig::default())
+    })
+    .await?;
+    match floor {
+        Ok(engine) => subjects.push(Subject {
+            name: "ort session (floor)".to_owned(),
+            kind: SubjectKind::Floor(Arc::new(engine)),
+        }),
+        Err(err) => println!("latency: no floor, the bare session could not be loaded here: {err:#}"),
+    }
+    let options = Options { full: cli.latency, ..Options::new(&cli.latency_out) };
+    let mode = if cli.latency { "full" } else { "short (--latency for the full sweep)" };
+    println!("\ninference latency, {mode}:");
+    let report = latency::sweep(&subjects, &options).await?;
+    println!("{}", report.table());
+    println!("written to {}", cli.latency_out.display());
+    Ok(report.errors())
 }
 
 /// The S3 server the upload suite reads back from. A `--target` someone

@@ -13,6 +13,7 @@ use contracts::{
         ChatMessage, NumberMessage, PingRequest, PingResponse, StreamNumbersRequest, UploadNumbersResponse,
         core_services_server,
     },
+    inference::{InferRequest, InferResponse, ModelInfoRequest, ModelInfoResponse, inference_methods_server},
     streaming::{NumberResponse, StreamRequest, number_streamer_server},
     uploader::{
         ImageChunk, UploadRequest, UploadResponse, UploadSummary, file_uploader_server,
@@ -431,4 +432,76 @@ async fn an_uploader_that_lets_a_stream_rename_its_file() {
     let failure =
         upload_failure(Shortcut::IgnoresRenames, "uploader.FileUploader/Upload/name-change-mid-stream").await;
     assert!(failure.expected.contains("InvalidArgument"), "{failure:?}");
+}
+
+// --- inference: boxes left in the model's input coordinates ------------------
+
+/// Our detector, with one fault applied to each response.
+struct FaultyDetector {
+    engine: std::sync::Arc<services::inference::Engine>,
+    fault: fn(&InferRequest, &mut InferResponse),
+}
+
+#[tonic::async_trait]
+impl inference_methods_server::InferenceMethods for FaultyDetector {
+    async fn infer(&self, request: Request<InferRequest>) -> Result<Response<InferResponse>, Status> {
+        let request = request.into_inner();
+        let mut response = self.engine.infer(&request)?;
+        (self.fault)(&request, &mut response);
+        Ok(Response::new(response))
+    }
+
+    async fn model_info(&self, _: Request<ModelInfoRequest>) -> Result<Response<ModelInfoResponse>, Status> {
+        Ok(Response::new(self.engine.info()))
+    }
+}
+
+async fn serve_detector(fault: fn(&InferRequest, &mut InferResponse)) -> String {
+    let engine = tokio::task::spawn_blocking(|| {
+        services::inference::Engine::load(&services::inference::InferenceConfig::default())
+    })
+    .await
+    .unwrap()
+    .expect("ONNX Runtime is fetched by `cargo xtask onnxruntime`");
+    let detector = FaultyDetector { engine: std::sync::Arc::new(engine), fault };
+    support::serve(
+        |mut s| s.add_service(inference_methods_server::InferenceMethodsServer::new(detector)),
+        &["inference.InferenceMethods"],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn boxes_not_mapped_back_to_the_image() {
+    // The bug: boxes stay in letterbox coordinates, as if every image were
+    // 640x640 (and are clipped to the image as the contract says).
+    let url = serve_detector(|_, response| {
+        let (width, height) = (response.image_width as f32, response.image_height as f32);
+        let scale = (640.0 / width).min(640.0 / height);
+        let left = ((640.0 - (width * scale).round()) / 2.0 - 0.1).round();
+        let top = ((640.0 - (height * scale).round()) / 2.0 - 0.1).round();
+        for found in &mut response.boxes {
+            found.x1 = (found.x1 * scale + left).min(width);
+            found.x2 = (found.x2 * scale + left).min(width);
+            found.y1 = (found.y1 * scale + top).min(height);
+            found.y2 = (found.y2 * scale + top).min(height);
+        }
+    })
+    .await;
+    let failure = failure_of(&url, "inference.InferenceMethods/Infer/finds-every-planted-square").await;
+    assert!(failure.input.expect("a counterexample").contains("Scene"));
+}
+
+#[tokio::test]
+async fn max_detections_ignored() {
+    let url = serve_detector(|request, response| {
+        // The bug: the first box is repeated past the limit.
+        if request.max_detections > 0 && !response.boxes.is_empty() {
+            let first = response.boxes[0].clone();
+            response.boxes.resize(request.max_detections as usize + 1, first);
+        }
+    })
+    .await;
+    let failure = failure_of(&url, "inference.InferenceMethods/Infer/postprocessing-invariants").await;
+    assert!(failure.expected.contains("at most"), "{failure:?}");
 }

@@ -115,16 +115,17 @@ fn main() -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    match Cli::parse().command {
+    let outcome = match Cli::parse().command {
         Command::Serve(args) => serve(args),
-        Command::Upload(args) => match tokio::runtime::Runtime::new()?.block_on(upload_command::run(args)) {
-            Ok(()) => Ok(ExitCode::SUCCESS),
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
-    }
+        Command::Upload(args) => {
+            tokio::runtime::Runtime::new()?.block_on(upload_command::run(args)).map(|()| ExitCode::SUCCESS)
+        }
+    };
+    // One line a user can act on, not a backtrace.
+    Ok(outcome.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::FAILURE
+    }))
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {

@@ -112,6 +112,11 @@ pub fn test() -> Result<()> {
         ["clippy", "--package", "conformance", "--features", "minio", "--", "-D", "warnings"].map(OsStr::new),
         &[],
     )?;
+    // Likewise the CUDA execution provider: CI has no GPU to run it on.
+    cargo(
+        ["clippy", "--package", "services", "--features", "cuda", "--", "-D", "warnings"].map(OsStr::new),
+        &[],
+    )?;
 
     step("tests");
     // Ignored tests are the ones that need the tools installed above.

@@ -6,6 +6,7 @@ mod calculator;
 mod coreservices;
 mod fileuploader;
 mod imagem;
+mod inference;
 mod streaming;
 mod uploader;
 
@@ -30,6 +31,7 @@ pub fn cases(ctx: &Context) -> Vec<Case> {
         uploader::cases,
         fileuploader::cases,
         imagem::cases,
+        inference::cases,
     ]
     .iter()
     .flat_map(|suite| suite(ctx))

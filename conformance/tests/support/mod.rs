@@ -69,8 +69,11 @@ pub async fn services_on(store: Arc<Store>) -> (services::RunningServer, Uploads
     let mut config = services::Config::default();
     config.s3.backend = store.services_backend();
     let server = services::spawn(config.clone()).await.unwrap();
-    let uploads =
-        Uploads { store: Ok(store), launcher: Some(Launcher::InProcess(config)), ..Uploads::default() };
+    let uploads = Uploads {
+        store: Ok(store),
+        launcher: Some(Launcher::InProcess(Box::new(config))),
+        ..Uploads::default()
+    };
     (server, uploads)
 }
 
