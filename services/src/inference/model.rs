@@ -100,14 +100,15 @@ pub struct Layout {
     pub proto_size: (usize, usize),
 }
 
-/// One forward pass's outputs, copied out of ONNX Runtime.
-#[derive(Debug, Clone)]
-pub struct RawOutputs {
+/// One forward pass's outputs, borrowed from ONNX Runtime while the
+/// session is held: copying them out would move 4.6 MB per call.
+#[derive(Debug, Clone, Copy)]
+pub struct RawOutputs<'a> {
     /// `output0`: `[4 + classes + mask_channels, anchors]`, row-major.
-    pub detections: Vec<f32>,
+    pub detections: &'a [f32],
     /// `output1`: `[mask_channels, proto height, proto width]`; empty without
     /// a mask head.
-    pub protos: Vec<f32>,
+    pub protos: &'a [f32],
 }
 
 /// A model ready to run, shared by every call.
@@ -195,27 +196,23 @@ impl Model {
         self.device
     }
 
-    /// Runs one forward pass on a letterboxed `3 × S × S` input. Blocks until
-    /// a session is free: call it from blocking threads.
-    pub fn run(&self, input: &[f32]) -> Result<RawOutputs> {
+    /// Runs one forward pass on a letterboxed `3 × S × S` input and hands its
+    /// outputs to `read`. Blocks until a session is free: call it from
+    /// blocking threads.
+    pub fn run<T>(&self, input: &[f32], read: impl FnOnce(RawOutputs<'_>) -> T) -> Result<T> {
         let size = self.layout.input_size as usize;
         ensure!(
             input.len() == 3 * size * size,
             "the input holds {} values, not 3x{size}x{size}",
             input.len()
         );
-        let outputs = self.pool.with_session(|session| {
+        self.pool.with_session(|session| {
             let input = TensorRef::from_array_view(([1usize, 3, size, size], input))?;
             let outputs = session.run(ort::inputs![self.input_name.as_str() => input])?;
-            let detections = outputs[0].try_extract_tensor::<f32>()?.1.to_vec();
-            let protos = if outputs.len() > 1 {
-                outputs[1].try_extract_tensor::<f32>()?.1.to_vec()
-            } else {
-                Vec::new()
-            };
-            Ok::<_, ort::Error>(RawOutputs { detections, protos })
-        })?;
-        Ok(outputs)
+            let detections = outputs[0].try_extract_tensor::<f32>()?.1;
+            let protos = if outputs.len() > 1 { outputs[1].try_extract_tensor::<f32>()?.1 } else { &[] };
+            Ok::<_, ort::Error>(read(RawOutputs { detections, protos }))
+        })
     }
 }
 

@@ -129,15 +129,30 @@ impl Engine {
         let placement = image_input::letterbox(&image, layout.input_size, &mut input);
         drop(image);
         let preprocessed = Instant::now();
-        let outputs = self.model.run(&input).map_err(|err| Status::internal(format!("{err:#}")))?;
+        // Postprocessing reads the outputs in place, holding the session for
+        // the few hundred microseconds it takes.
+        let mut inferred = preprocessed;
+        let (kept, segmentation) = self
+            .model
+            .run(&input, |outputs| {
+                inferred = Instant::now();
+                let kept = detections::detect(outputs.detections, layout, thresholds, &placement, size);
+                let segmentation = request.return_segmentation.then(|| Segmentation {
+                    width: size.0,
+                    height: size.1,
+                    rle: masks::segmentation(
+                        outputs.detections,
+                        outputs.protos,
+                        layout,
+                        &placement,
+                        &kept,
+                        size,
+                    ),
+                });
+                (kept, segmentation)
+            })
+            .map_err(|err| Status::internal(format!("{err:#}")))?;
         drop(input);
-        let inferred = Instant::now();
-        let kept = detections::detect(&outputs.detections, layout, thresholds, &placement, size);
-        let segmentation = request.return_segmentation.then(|| Segmentation {
-            width: size.0,
-            height: size.1,
-            rle: masks::segmentation(&outputs.detections, &outputs.protos, layout, &placement, &kept, size),
-        });
         let labels = self.model.labels();
         let boxes: Vec<BoundingBox> = kept
             .iter()
