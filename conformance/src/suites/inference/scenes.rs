@@ -155,13 +155,31 @@ pub(super) fn planted() -> impl Strategy<Value = Scene> {
 /// Anything goes: rectangles of any shape and brightness, overlapping or
 /// not, in any of the three formats.
 pub(super) fn arbitrary() -> impl Strategy<Value = Scene> {
+    let formats = prop_oneof![Just(Encoding::Png), Just(Encoding::Jpeg), Just(Encoding::WebP)];
+    pictures((16u32..=900, 16u32..=900), formats)
+}
+
+/// Arbitrary pictures that every implementation sees pixel for pixel alike:
+/// lossless, and already at the model's input size, so nothing is
+/// resampled. Elsewhere, brightness at the model's threshold may fall either
+/// side of it under two decoders or two resizing filters, and so may a
+/// detection.
+pub(super) fn arbitrary_exact() -> impl Strategy<Value = Scene> {
+    let sides = (16u32..=640).prop_flat_map(|short| prop_oneof![Just((640, short)), Just((short, 640))]);
+    pictures(sides, Just(Encoding::Png))
+}
+
+fn pictures(
+    dimensions: impl Strategy<Value = (u32, u32)>,
+    encodings: impl Strategy<Value = Encoding>,
+) -> impl Strategy<Value = Scene> {
     (
-        (16u32..=900, 16u32..=900),
+        dimensions,
         prop::collection::vec((0.0..1.0f64, 0.0..1.0f64, 0.0..1.0f64, 0.0..1.0f64), 0..=8),
         0u8..=120,
         100u8..=255,
         any::<u32>(),
-        prop_oneof![Just(Encoding::Png), Just(Encoding::Jpeg), Just(Encoding::WebP)],
+        encodings,
     )
         .prop_map(|((width, height), shapes, noise, bright, seed, encoding)| {
             let rectangles = shapes
