@@ -153,11 +153,12 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         inference: inference.config(),
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
+        let shutdown = shutdown_signal()?;
         let listener =
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         // Scripts that pass port 0 read the real address from this line.
         println!("listening on {}", listener.local_addr()?);
-        services::serve(listener, config, shutdown_signal()).await?;
+        services::serve(listener, config, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -185,26 +186,29 @@ fn bounded_allocations(part_size: usize) {
     }
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. The handlers are
+/// installed here, not when the future is first polled: a supervisor may
+/// signal the moment it reads "listening on", and a signal that arrives
+/// before the handlers exist kills the process instead of draining it.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("received SIGINT"),
+                _ = terminate.recv() => tracing::info!("received SIGTERM"),
             }
-            Err(err) => {
-                tracing::warn!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await
-            }
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => tracing::info!("received SIGINT"),
-        () = terminate => tracing::info!("received SIGTERM"),
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("received Ctrl-C");
+        })
     }
 }
 
