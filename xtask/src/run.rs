@@ -23,26 +23,28 @@ pub enum Peers {
 pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
     tools::ensure_onnxruntime()?;
     let names = |prefix: &str| args.iter().any(|arg| arg.starts_with(prefix));
-    let mut args = args.to_vec();
-    if !names("--target") && !names("--reference") {
-        args.extend(["--reference-cmd".to_owned(), python_peer_command()?]);
-    }
-    let args = &args[..];
+    // Only our services are compared with the reference: the peers' runs
+    // below would compare the Python reference with itself.
+    let reference = if names("--target") || names("--reference") {
+        Vec::new()
+    } else {
+        vec!["--reference-cmd".to_owned(), python_peer_command()?]
+    };
     let s3 = s3_kind(args);
     let moto = if s3 == Some("moto") { Some(tools::ensure_moto()?) } else { None };
     let env: Vec<(&str, &OsStr)> = moto.iter().map(|path| ("MOTO_SERVER", path.as_os_str())).collect();
     let features: &[&str] = if s3 == Some("minio") { &["--features", "minio"] } else { &[] };
-    let suite = |extra: &[&OsStr]| {
+    let suite = |extra: &[String]| {
         let fixed = ["run", "--quiet", "--package", "conformance"].iter().chain(features).chain(&["--"]);
-        cargo(fixed.map(OsStr::new).chain(extra.iter().copied()).chain(args.iter().map(OsStr::new)), &env)
+        cargo(fixed.map(OsStr::new).chain(extra.iter().chain(args).map(OsStr::new)), &env)
     };
-    suite(&[])?;
+    suite(&reference)?;
     for peer in peers {
         match peer {
             Peers::Python => {
                 let command = python_peer_command()?;
                 eprintln!("\n==> conformance against the Python peers");
-                suite(&[OsStr::new("--target-cmd"), OsStr::new(&command)])?;
+                suite(&["--target-cmd".to_owned(), command])?;
             }
         }
     }
