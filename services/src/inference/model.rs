@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use ort::{
-    session::{Session, builder::GraphOptimizationLevel},
+    session::{Session, SessionOutputs, builder::GraphOptimizationLevel},
     value::TensorRef,
 };
 
@@ -151,29 +151,21 @@ impl Model {
             "the model has {output_count} outputs; a YOLOv8 model has 1 (detect) or 2 (segment)"
         );
         let names = first.metadata().ok().and_then(|metadata| metadata.custom("names"));
-        let mut model = Model {
-            source: source.clone(),
-            input_name,
-            layout: Layout { input_size, classes: 0, mask_channels: 0, anchors: 0, proto_size: (0, 0) },
-            labels: Vec::new(),
-            device: options.device,
-            pool: Pool::new(sessions),
-        };
+        let pool = Pool::new(sessions);
         // Output shapes may be dynamic: one pass on a blank input settles them,
         // and proves the model runs on this device before the first call does.
         let blank = vec![0f32; 3 * (input_size * input_size) as usize];
-        let (detection_shape, proto_shape) = model.pool.with_session(|session| {
-            let input =
-                TensorRef::from_array_view(([1usize, 3, input_size as usize, input_size as usize], &*blank))?;
-            let outputs = session.run(ort::inputs![model.input_name.as_str() => input])?;
-            let shape_of = |index: usize| -> ort::Result<Vec<i64>> {
-                Ok(outputs[index].try_extract_tensor::<f32>()?.0.to_vec())
-            };
-            Ok::<_, ort::Error>((shape_of(0)?, if output_count == 2 { Some(shape_of(1)?) } else { None }))
+        let (detection_shape, proto_shape) = pool.with_session(|session| {
+            forward(session, &input_name, input_size as usize, &blank, |outputs| {
+                let shape_of = |index: usize| -> ort::Result<Vec<i64>> {
+                    Ok(outputs[index].try_extract_tensor::<f32>()?.0.to_vec())
+                };
+                Ok((shape_of(0)?, if output_count == 2 { Some(shape_of(1)?) } else { None }))
+            })
         })?;
-        model.layout = Layout { input_size, ..layout(&detection_shape, proto_shape.as_deref())? };
-        model.labels = labels(names.as_deref(), model.layout.classes);
-        Ok(model)
+        let layout = Layout { input_size, ..layout(&detection_shape, proto_shape.as_deref())? };
+        let labels = labels(names.as_deref(), layout.classes);
+        Ok(Model { source: source.clone(), input_name, layout, labels, device: options.device, pool })
     }
 
     /// Where the model came from.
@@ -207,13 +199,27 @@ impl Model {
             input.len()
         );
         self.pool.with_session(|session| {
-            let input = TensorRef::from_array_view(([1usize, 3, size, size], input))?;
-            let outputs = session.run(ort::inputs![self.input_name.as_str() => input])?;
-            let detections = outputs[0].try_extract_tensor::<f32>()?.1;
-            let protos = if outputs.len() > 1 { outputs[1].try_extract_tensor::<f32>()?.1 } else { &[] };
-            Ok::<_, ort::Error>(read(RawOutputs { detections, protos }))
+            forward(session, &self.input_name, size, input, |outputs| {
+                let detections = outputs[0].try_extract_tensor::<f32>()?.1;
+                let protos = if outputs.len() > 1 { outputs[1].try_extract_tensor::<f32>()?.1 } else { &[] };
+                Ok(read(RawOutputs { detections, protos }))
+            })
         })
     }
+}
+
+/// One forward pass of `session` on a `3 × size × size` input, its outputs
+/// handed to `read` while ONNX Runtime still owns them.
+fn forward<T>(
+    session: &mut Session,
+    input_name: &str,
+    size: usize,
+    input: &[f32],
+    read: impl FnOnce(&SessionOutputs<'_>) -> ort::Result<T>,
+) -> ort::Result<T> {
+    let input = TensorRef::from_array_view(([1usize, 3, size, size], input))?;
+    let outputs = session.run(ort::inputs![input_name => input])?;
+    read(&outputs)
 }
 
 fn new_session(runtime: &Runtime, bytes: &[u8], options: SessionOptions) -> Result<Session> {
