@@ -17,51 +17,20 @@
 
 use std::{
     hint::black_box,
-    io::{BufRead, BufReader, Cursor},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
 
+use conformance::latency::sample_image;
 use contracts::inference::{InferRequest, inference_methods_client::InferenceMethodsClient};
 use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main, measurement::WallTime,
 };
-use image::{ImageFormat, Rgb, RgbImage};
+use harness::target::{DEFAULT_STARTUP_TIMEOUT, Target};
 use services::inference::{Engine, InferenceConfig};
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
-
-/// The same picture as `conformance::latency::sample_image` (benches do not
-/// depend on the conformance crate): a 640×640 JPEG, three bright squares
-/// and a bar on a dark, noisy background, which the bundled model detects
-/// as four boxes.
-fn sample_image() -> Vec<u8> {
-    const SHAPES: [(u32, u32, u32, u32); 4] =
-        [(64, 72, 64, 64), (300, 120, 96, 96), (120, 400, 48, 48), (360, 440, 160, 32)];
-    let mut state = 0x9E37_79B9_u32;
-    let mut noise = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        (state % 32) as u8
-    };
-    let mut image = RgbImage::new(640, 640);
-    for pixel in image.pixels_mut() {
-        *pixel = Rgb([16 + noise(), 16 + noise(), 16 + noise()]);
-    }
-    for (x, y, width, height) in SHAPES {
-        for py in y..y + height {
-            for px in x..x + width {
-                image.put_pixel(px, py, Rgb([240, 236, 228]));
-            }
-        }
-    }
-    let mut jpeg = Cursor::new(Vec::new());
-    image.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
-    jpeg.into_inner()
-}
 
 fn inference(c: &mut Criterion) {
     let image = sample_image();
@@ -100,9 +69,9 @@ fn inference(c: &mut Criterion) {
     bench_grpc(&mut group, &rt, "grpc_rust", channel, &request);
     rt.block_on(server.shutdown()).unwrap();
 
-    match PythonPeer::start() {
+    match python_peer(&rt) {
         Ok(peer) => {
-            let channel = rt.block_on(harness::connect(&peer.url)).unwrap();
+            let channel = peer.channel();
             let ready = rt.block_on(InferenceMethodsClient::new(channel.clone()).infer(request.clone()));
             match ready {
                 Ok(_) => bench_grpc(&mut group, &rt, "grpc_python", channel, &request),
@@ -158,50 +127,18 @@ fn bench_grpc(
 
 /// The grpcio reference server from `conformance/peers/python`, in the
 /// pinned venv, stopped when dropped.
-struct PythonPeer {
-    child: Child,
-    url: String,
-}
-
-impl PythonPeer {
-    fn start() -> Result<PythonPeer, String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let python: PathBuf = root.join("tools/venv/bin/python");
-        let script = root.join("conformance/peers/python/server.py");
-        for needed in [&python, &script] {
-            if !needed.exists() {
-                return Err(format!("{} is missing (`cargo xtask` installs the venv)", needed.display()));
-            }
-        }
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .args(["--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|err| format!("starting {}: {err}", python.display()))?;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let listening = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| line.trim().strip_prefix("listening on ").map(|addr| format!("http://{addr}")));
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        match listening {
-            Some(url) => Ok(PythonPeer { child, url }),
-            None => {
-                let status = child.wait().map_err(|err| err.to_string())?;
-                Err(format!("the peer exited ({status}) without printing `listening on`"))
-            }
+fn python_peer(rt: &Runtime) -> Result<Target, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let python = root.join("tools/venv/bin/python");
+    let script = root.join("conformance/peers/python/server.py");
+    for needed in [&python, &script] {
+        if !needed.exists() {
+            return Err(format!("{} is missing (`cargo xtask` installs the venv)", needed.display()));
         }
     }
-}
-
-impl Drop for PythonPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let command = format!("{} {} --addr {{addr}}", python.display(), script.display());
+    let log = std::env::temp_dir().join(format!("bench-python-peer-{}.log", std::process::id()));
+    rt.block_on(Target::command(&command, DEFAULT_STARTUP_TIMEOUT, &log)).map_err(|err| format!("{err:#}"))
 }
 
 criterion_group!(benches, inference);
