@@ -9,15 +9,15 @@ README's), so that it can serve as the reference the Rust service is held to.
 import ast
 import io
 import math
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import grpc
 import numpy as np
 import onnxruntime
 from PIL import Image
+
+from containers import png_is_whole, webp_is_whole
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "squares-seg.onnx"
 DEFAULT_SIZE = 640  # S for a model whose input size is dynamic.
@@ -50,27 +50,6 @@ def sniff_format(data):
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
     return None
-
-
-def png_is_whole(data):
-    """Whether every PNG chunk is present with a valid CRC, up to IEND.
-    Pillow stops reading once it has every pixel, so on its own it would
-    accept a file cut inside its last checksum or its IEND chunk."""
-    view, pos = memoryview(data), 8
-    while pos + 12 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        end = pos + 12 + length
-        if end > len(data) or zlib.crc32(view[pos + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
-            return False
-        if kind == b"IEND":
-            return True
-        pos = end
-    return False
-
-
-def webp_is_whole(data):
-    """Whether the RIFF container holds all the bytes its header declares."""
-    return len(data) >= 8 + struct.unpack_from("<I", data, 4)[0]
 
 
 def decode_rgb(data):

@@ -15,11 +15,9 @@ import hashlib
 import io
 import logging
 import signal
-import struct
 import sys
 import threading
 import time
-import zlib
 from concurrent import futures
 from pathlib import Path
 
@@ -27,6 +25,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from PIL import Image
+
+from containers import png_is_whole
 
 # Not named `inference`: that name is the proto package grpcio-tools imports
 # the generated `inference.inference_pb2` from.
@@ -191,22 +191,6 @@ def detect_format(data):
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "IMAGE_FORMAT_WEBP", "WEBP", "WebP"
     return None
-
-
-def png_is_whole(data):
-    """Whether every PNG chunk is present with a valid CRC, up to IEND.
-    Pillow stops reading once it has every pixel, so on its own it would give
-    dimensions to a file cut inside its last IDAT's checksum or its IEND."""
-    view, pos = memoryview(data), 8
-    while pos + 12 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        end = pos + 12 + length
-        if end > len(data) or zlib.crc32(view[pos + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
-            return False
-        if kind == b"IEND":
-            return True
-        pos = end
-    return False
 
 
 def decode_dimensions(data, pillow_format):
