@@ -1,40 +1,46 @@
 //! What every case gets: the target, a client, descriptors and settings.
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
 use harness::{DynamicClient, transport::RawChannel};
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
 
-use crate::{launcher::Launcher, s3::Store};
+use crate::launcher::Launcher;
 
 /// Knobs a user sets on the command line.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Inputs per property.
-    pub cases: u32,
+    /// Inputs each property tries (proptest's "cases"; here a case is a
+    /// named check).
+    pub inputs: u32,
     /// Root seed; every case derives its own from it and its name.
     pub seed: u64,
     /// The target's message size limit, for the oversized-message check.
     pub max_message_size: usize,
-    /// How long the harness waits for any one step of a call (a response,
-    /// the end of a call) before it reports that the server never answered.
+    /// How long the harness gives a whole call (or a check's wait for the
+    /// server to settle) before it reports that the server never answered.
     /// This is what catches ignored deadlines and replies held back until
-    /// half-close.
+    /// half-close. An upload, which may rightly take long, gets it as its
+    /// stall limit instead: the most time it may go without progress.
     pub watchdog: Duration,
     /// The command-line arguments that shape what cases do (target, S3,
     /// limits), repeated in every rerun command.
     pub replay_args: Vec<String>,
+    /// How the user runs the suite again: `conformance`, or
+    /// `cargo xtask conformance --` when xtask launched it.
+    pub command: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            cases: 64,
+            inputs: 64,
             seed: 0,
             max_message_size: 16 * 1024 * 1024,
             watchdog: Duration::from_secs(10),
             replay_args: Vec::new(),
+            command: "conformance".to_owned(),
         }
     }
 }
@@ -61,14 +67,22 @@ pub struct Context {
     pub has_reflection: bool,
     /// Command-line knobs.
     pub settings: Settings,
+    /// Starts another instance of the target with one thing changed; `None`
+    /// for a target the suite did not start.
+    pub launcher: Option<Launcher>,
+    /// Process group of a target command, for its peak memory.
+    pub target_process_group: Option<u32>,
     /// What the upload-integrity suite needs beyond the target.
+    #[cfg(feature = "s3")]
     pub uploads: Uploads,
     /// A second implementation of the inference contract, serving the same
     /// model, that the target's detections must agree with.
+    #[cfg(feature = "images")]
     pub reference: Option<Reference>,
 }
 
-/// Another server the target is compared with.
+/// Another implementation the target is compared with: `--reference`.
+#[cfg(feature = "images")]
 #[derive(Debug, Clone)]
 pub struct Reference {
     /// What it is, for reports.
@@ -79,32 +93,31 @@ pub struct Reference {
     pub channel: Channel,
 }
 
+/// The multipart part size of most uploaders, and the default of the AWS
+/// CLI and SDKs' transfer managers.
+pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+
 /// The upload-integrity suite's view of the world: the S3 server the
-/// target stores into, and how to start more instances of the target.
+/// target stores into.
+#[cfg(feature = "s3")]
 #[derive(Debug, Clone)]
 pub struct Uploads {
     /// The S3 server uploads are read back from, or why there is none (the
     /// upload cases are then skipped with that reason).
-    pub store: Result<Arc<Store>, String>,
+    pub store: Result<std::sync::Arc<crate::s3::Store>, String>,
     /// The target's multipart part size: the suite's sizes straddle it.
     pub part_size: usize,
     /// Whether to run the opt-in 1 GiB upload.
     pub large: bool,
-    /// Starts another instance of the target with a different S3, for the
-    /// unreachable-S3 fault; `None` for a target the suite did not start.
-    pub launcher: Option<Launcher>,
-    /// Process group of a target command, for its peak memory.
-    pub target_process_group: Option<u32>,
 }
 
+#[cfg(feature = "s3")]
 impl Default for Uploads {
     fn default() -> Self {
         Uploads {
             store: Err("no S3 server to read uploads back from: pass --s3-endpoint".to_owned()),
-            part_size: services::s3::S3Config::default().part_size,
+            part_size: DEFAULT_PART_SIZE,
             large: false,
-            launcher: None,
-            target_process_group: None,
         }
     }
 }

@@ -5,16 +5,21 @@
 //! health smoke checks, generic checks that hold for every gRPC method, and
 //! the semantic properties of each seed contract. Every case ends in a
 //! [`report::Verdict`] rather than a panic, so one run reports everything.
+//!
+//! The suite is an independent oracle: it talks to every target over the
+//! network, our own services included, and links none of their code.
 
 pub mod case;
 pub mod context;
 pub mod generic;
+#[cfg(feature = "images")]
 pub mod latency;
 pub mod launcher;
 pub mod property;
 pub mod report;
 pub mod reproduce;
 pub mod runner;
+#[cfg(feature = "s3")]
 pub mod s3;
 pub mod smoke;
 pub mod suites;
@@ -69,7 +74,11 @@ pub async fn connect(
         services,
         has_reflection,
         settings,
+        launcher: None,
+        target_process_group: None,
+        #[cfg(feature = "s3")]
         uploads: context::Uploads::default(),
+        #[cfg(feature = "images")]
         reference: None,
     })
 }

@@ -37,7 +37,7 @@ pub fn case_seed(root: u64, case: &str) -> [u8; 32] {
     seed
 }
 
-/// Runs `check` on `ctx.settings.cases` inputs from `strategy`. On failure,
+/// Runs `check` on `ctx.settings.inputs` inputs from `strategy`. On failure,
 /// the shrunk input is checked once more for its evidence and rendered with
 /// `show` (text format, and a reproduction command when there is one).
 pub async fn check<S, V, F, Fut>(
@@ -53,16 +53,16 @@ where
     F: Fn(Arc<Context>, V) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Failure>> + Send,
 {
-    let cases = ctx.settings.cases;
-    check_n(ctx, case, cases, strategy, show, check).await
+    let inputs = ctx.settings.inputs;
+    check_n(ctx, case, inputs, strategy, show, check).await
 }
 
-/// [`check`] on `cases` inputs instead of the run's setting: for properties
+/// [`check`] on `inputs` inputs instead of the run's setting: for properties
 /// whose every input moves megabytes.
 pub async fn check_n<S, V, F, Fut>(
     ctx: Arc<Context>,
     case: &str,
-    cases: u32,
+    inputs: u32,
     strategy: impl FnOnce() -> S + Send + 'static,
     show: impl Fn(&Context, &V) -> (String, Option<String>) + Send + 'static,
     check: F,
@@ -77,7 +77,7 @@ where
     let handle = Handle::current();
     let outcome = tokio::task::spawn_blocking(move || {
         let config = Config {
-            cases,
+            cases: inputs,
             // Wide dynamic messages need room to shrink...
             max_shrink_iters: 10_000,
             // ...but when each failing attempt costs a watchdog wait (a

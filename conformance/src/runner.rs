@@ -112,7 +112,7 @@ pub async fn run(ctx: Arc<Context>, cases: &[Case], selection: &Selection) -> Ve
 
 fn rerun(ctx: &Context, name: &str) -> String {
     let args: String = ctx.settings.replay_args.iter().map(|arg| format!(" {}", shell_quote(arg))).collect();
-    format!("cargo xtask conformance --{args} --seed {} --run '{name}'", ctx.settings.seed)
+    format!("{}{args} --seed {} --run '{name}'", ctx.settings.command, ctx.settings.seed)
 }
 
 /// `arg` as one shell word.
@@ -167,7 +167,7 @@ pub fn summary_table(results: &[CaseResult]) -> String {
 struct JsonReport<'a> {
     target: &'a str,
     seed: u64,
-    cases_per_property: u32,
+    inputs_per_property: u32,
     summary: Summary,
     results: &'a [CaseResult],
 }
@@ -177,7 +177,7 @@ pub fn write_json(path: &Path, ctx: &Context, results: &[CaseResult]) -> Result<
     let report = JsonReport {
         target: &ctx.url,
         seed: ctx.settings.seed,
-        cases_per_property: ctx.settings.cases,
+        inputs_per_property: ctx.settings.inputs,
         summary: Summary::of(results),
         results,
     };

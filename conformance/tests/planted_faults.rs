@@ -20,7 +20,7 @@ use contracts::{
         uploader_service_server,
     },
 };
-use services::coreservices::CoreServices as Reference;
+use services::coreservices::CoreServices as OurCoreServices;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -192,23 +192,23 @@ struct FaultyCore(CoreFault);
 #[tonic::async_trait]
 impl core_services_server::CoreServices for FaultyCore {
     async fn ping(&self, request: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
-        Reference.ping(request).await
+        OurCoreServices.ping(request).await
     }
 
-    type StreamNumbersStream = <Reference as core_services_server::CoreServices>::StreamNumbersStream;
+    type StreamNumbersStream = <OurCoreServices as core_services_server::CoreServices>::StreamNumbersStream;
 
     async fn stream_numbers(
         &self,
         request: Request<StreamNumbersRequest>,
     ) -> Result<Response<Self::StreamNumbersStream>, Status> {
-        Reference.stream_numbers(request).await
+        OurCoreServices.stream_numbers(request).await
     }
 
     async fn upload_numbers(
         &self,
         request: Request<Streaming<NumberMessage>>,
     ) -> Result<Response<UploadNumbersResponse>, Status> {
-        let CoreFault::WrapsOnOverflow = self.0 else { return Reference.upload_numbers(request).await };
+        let CoreFault::WrapsOnOverflow = self.0 else { return OurCoreServices.upload_numbers(request).await };
         let mut numbers = request.into_inner();
         let mut summary = UploadNumbersResponse::default();
         while let Some(NumberMessage { value }) = numbers.message().await? {
@@ -232,7 +232,7 @@ impl core_services_server::CoreServices for FaultyCore {
     ) -> Result<Response<Self::ChatStream>, Status> {
         let fault = self.0;
         if let CoreFault::WrapsOnOverflow = fault {
-            return Reference.chat(request).await;
+            return OurCoreServices.chat(request).await;
         }
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -391,7 +391,7 @@ impl file_uploader_server::FileUploader for NaiveUploader {
 
 async fn upload_failure(shortcut: Shortcut, case: &str) -> Failure {
     let store = support::s3().await;
-    let services::s3::Backend::Static { endpoint, access_key, secret_key } = store.services_backend() else {
+    let services::s3::Backend::Static { endpoint, access_key, secret_key } = support::backend(&store) else {
         unreachable!("the embedded store has static credentials")
     };
     let s3 = services::s3::static_client(&endpoint, &access_key, &secret_key);
@@ -401,7 +401,7 @@ async fn upload_failure(shortcut: Shortcut, case: &str) -> Failure {
     )
     .await;
     let uploads = conformance::context::Uploads { store: Ok(store), ..Default::default() };
-    let results = support::run_with(&url, &[case], support::settings(), uploads).await;
+    let results = support::run_with(&url, &[case], support::settings(), uploads, None).await;
     match support::verdict(&results, case).failure() {
         Some(failure) => failure.clone(),
         None => panic!("the planted fault went unnoticed by {case}: {results:#?}"),

@@ -3,13 +3,16 @@
 
 mod support;
 
-use conformance::report::{CaseResult, Summary, Verdict};
+use conformance::{
+    context::Uploads,
+    report::{CaseResult, Summary, Verdict},
+};
 use support::{run, run_with, s3, serve, services_on, settings, verdict};
 
 #[tokio::test]
 async fn our_services_pass_every_case() {
-    let (server, uploads) = services_on(s3().await).await;
-    let results = run_with(&server.url(), &[], settings(), uploads).await;
+    let (server, uploads, launcher) = services_on(s3().await).await;
+    let results = run_with(&server.url(), &[], settings(), uploads, Some(launcher)).await;
     let failures: Vec<String> =
         results.iter().filter(|r| r.verdict.failure().is_some()).map(|r| r.to_string()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -67,78 +70,159 @@ fn a_known_failing_case_that_passes_fails_the_run() {
     assert_eq!(Summary::of(&[case(failed, false)]), Summary { passed: 0, failed: 1, skipped: 0 });
 }
 
-fn conformance() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_conformance"))
+/// A server with only the calculator, for the binary's own tests.
+async fn calculator() -> String {
+    serve(
+        |mut server| server.add_service(services::calculator::Calculator.server()),
+        &["calculator.Calculator"],
+    )
+    .await
 }
 
-#[test]
-fn the_binary_writes_json_and_junit_and_honours_selection() {
+/// Runs the `conformance` binary with `args` to the end.
+async fn conformance(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance")).args(args).output().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_writes_json_and_junit_and_honours_selection() {
+    let url = calculator().await;
     let dir = tempfile::tempdir().unwrap();
     let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
-    let output = conformance()
-        .args(["--run", "calculator.*", "--skip", "*out-of-range", "--cases", "4", "--seed", "3", "--json"])
-        .arg(&json)
-        .arg("--junit")
-        .arg(&junit)
-        .output()
-        .unwrap();
+    let (json, junit) = (json.to_str().unwrap(), junit.to_str().unwrap());
+    let output = conformance(&[
+        "--target",
+        &url,
+        "--run",
+        "calculator.*",
+        "--skip",
+        "*out-of-range",
+        "--inputs",
+        "4",
+        "--seed",
+        "3",
+        "--json",
+        json,
+        "--junit",
+        junit,
+    ])
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("1 passed, 0 failed, 0 skipped"), "{stdout}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(report["seed"], 3);
+    assert_eq!(report["inputs_per_property"], 4);
     assert_eq!(report["results"][0]["name"], "calculator.Calculator/Cube/cube-in-range");
     assert_eq!(report["results"][0]["verdict"], "passed");
-    let xml = std::fs::read_to_string(&junit).unwrap();
+    let xml = std::fs::read_to_string(junit).unwrap();
     assert!(xml.contains(r#"<testcase name="calculator.Calculator/Cube/cube-in-range""#), "{xml}");
 }
 
-#[test]
-fn an_unexpected_pass_of_a_known_failing_case_exits_non_zero() {
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unexpected_pass_of_a_known_failing_case_exits_non_zero() {
+    let url = calculator().await;
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("known-failing.txt");
     std::fs::write(&list, "# a comment\ncalculator.Calculator/Cube/cube-in-range\n").unwrap();
-    let output = conformance()
-        .args(["--run", "calculator.Calculator/Cube/cube-in-range", "--cases", "2", "--known-failing"])
-        .arg(&list)
-        .output()
-        .unwrap();
+    let output = conformance(&[
+        "--target",
+        &url,
+        "--run",
+        "calculator.Calculator/Cube/cube-in-range",
+        "--inputs",
+        "2",
+        "--known-failing",
+        list.to_str().unwrap(),
+    ])
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("UNEXPECTED PASS"), "{stdout}");
 }
 
-#[test]
-fn unreachable_and_malformed_targets_are_clear_errors() {
+/// Each cause once, and the fix where one is obvious.
+#[tokio::test]
+async fn unreachable_and_malformed_targets_are_clear_errors() {
     for (target, message) in [
         ("http://127.0.0.1:1", "cannot connect to http://127.0.0.1:1"),
-        ("not a url", "not a valid endpoint URL"),
+        ("not a url", "--target \"not a url\" is not a URL"),
+        ("notaurl", "did you mean http://notaurl?"),
+        ("127.0.0.1:50051", "did you mean http://127.0.0.1:50051?"),
+        ("grpc://127.0.0.1:50051", "over http:// or https://"),
     ] {
-        let output = conformance().args(["--target", target]).output().unwrap();
+        let output = conformance(&["--target", target]).await;
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(message), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        let words: Vec<&str> = stderr.split(": ").collect();
+        let mut unique = words.clone();
+        unique.dedup();
+        assert_eq!(words, unique, "no cause twice: {stderr}");
     }
 }
 
-/// Without Docker, MinIO cannot run: every upload case says why and is
-/// skipped; none passes.
-#[test]
-fn minio_without_docker_is_reported_as_skipped() {
-    let output = conformance()
-        .args(["--s3", "minio", "--run", "uploader.FileUploader/*", "--cases", "1"])
-        .env_remove("DOCKER_HOST")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("S3 for uploads: none (no Docker daemon"), "{stdout}");
-    assert!(stdout.contains(" 0 passed, 0 failed, 16 skipped"), "{stdout}");
+#[tokio::test]
+async fn no_target_says_how_to_name_one() {
+    let output = conformance(&[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--target") && stderr.contains("--target-cmd"), "{stderr}");
 }
 
-#[test]
-fn a_target_of_someone_else_needs_its_s3_named() {
-    let output = conformance().args(["--target", "http://127.0.0.1:1", "--s3", "moto"]).output().unwrap();
+/// What a launcher must supply, as the suite decides it: our services'
+/// launcher supplies the target and, with it, the reference.
+#[tokio::test]
+async fn the_suite_says_what_a_run_needs() {
+    let needs = |args: &'static [&'static str]| async move {
+        let mut all = vec!["--print-needs"];
+        all.extend(args);
+        let output = conformance(&all).await;
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(needs(&[]).await, ["target", "reference", "floor"]);
+    assert_eq!(needs(&["--target", "http://127.0.0.1:1"]).await, ["floor"]);
+    assert_eq!(needs(&["--target", "http://127.0.0.1:1", "--no-latency"]).await, Vec::<String>::new());
+    assert_eq!(needs(&["--run", "calculator.*"]).await, ["target", "reference"]);
+    assert_eq!(needs(&["--reference", "http://x:1", "--floor-cmd", "f {image}"]).await, ["target"]);
+    let moto = needs(&["--target-cmd", "x {addr}", "--no-latency", "--s3", "moto"]).await;
+    assert_eq!(moto, ["moto"]);
+    let minio = needs(&["--target-cmd", "x {addr}", "--no-latency", "--s3", "minio"]).await;
+    let expected: &[&str] = if conformance::s3::HAS_MINIO { &[] } else { &["feature minio"] };
+    assert_eq!(minio, expected);
+}
+
+/// Without Docker, MinIO cannot run: the store says why, and every upload
+/// case reports that reason as a skip; none passes.
+#[tokio::test]
+async fn minio_without_docker_is_reported_as_skipped() {
+    if std::env::var_os("DOCKER_HOST").is_some() || std::path::Path::new("/var/run/docker.sock").exists() {
+        return; // Docker is here: MinIO would run.
+    }
+    let options = conformance::s3::S3Options {
+        kind: conformance::s3::S3Kind::Minio,
+        endpoint: None,
+        bucket: "uploads".into(),
+        moto_server: "moto_server".into(),
+    };
+    let reason = match conformance::s3::Store::start(&options).await.unwrap() {
+        conformance::s3::Availability::Unavailable(reason) => reason,
+        conformance::s3::Availability::Ready(_) => panic!("MinIO started without Docker"),
+    };
+    assert!(reason.contains("Docker"), "{reason}");
+    let (server, _, _) = services_on(s3().await).await;
+    let uploads = Uploads { store: Err(reason.clone()), ..Uploads::default() };
+    let results = run_with(&server.url(), &["uploader.FileUploader/*"], settings(), uploads, None).await;
+    let summary = Summary::of(&results);
+    assert_eq!((summary.passed, summary.failed, summary.skipped), (0, 0, 16), "{results:#?}");
+    assert!(results.iter().all(|r| r.verdict == Verdict::Skipped { reason: reason.clone() }), "{results:#?}");
+}
+
+#[tokio::test]
+async fn a_target_of_someone_else_needs_its_s3_named() {
+    let output = conformance(&["--target", "http://127.0.0.1:1", "--s3", "moto"]).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--s3-endpoint"), "{stderr}");
@@ -146,9 +230,9 @@ fn a_target_of_someone_else_needs_its_s3_named() {
 
 #[test]
 fn rerun_commands_keep_what_shapes_the_run_and_drop_the_rest() {
-    let args = ["--s3", "moto", "--run", "x/*", "--seed=4", "--json", "r.json", "--cases", "8", "--list"];
+    let args = ["--s3", "moto", "--run", "x/*", "--seed=4", "--json", "r.json", "--inputs", "8", "--list"];
     assert_eq!(
         conformance::runner::replay_args(args.map(String::from)),
-        ["--s3", "moto", "--cases", "8"].map(String::from)
+        ["--s3", "moto", "--inputs", "8"].map(String::from)
     );
 }

@@ -54,6 +54,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<xtask::Failed>() => {
+            ExitCode::from(err.downcast_ref::<xtask::Failed>().map_or(1, |failed| failed.0))
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

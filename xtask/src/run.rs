@@ -1,10 +1,29 @@
 //! The cargo invocations behind `cargo xtask conformance|bench|test`.
+//!
+//! What a conformance run needs is the suite's decision, not xtask's: xtask
+//! asks the built suite (`--print-needs`) and supplies each need from this
+//! repository. Our services are the target when the user names none, the
+//! Python peers the reference and the latency floor, moto and MinIO come
+//! from `tools/` and a cargo feature. The suite gets them through the
+//! environment variables its flags read, so the user's own arguments, and
+//! the rerun lines the suite prints, stay as the user wrote them.
+//!
+//! The suite and our services are built in one cargo invocation, before the
+//! suite can be asked anything: built apart, the dependencies they share
+//! (the AWS SDK above all) would compile twice, once per feature set.
 
-use std::{ffi::OsStr, process::Command};
+use std::{
+    ffi::{OsStr, OsString},
+    path::PathBuf,
+    process::Command,
+};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{codegen, project_root, tools};
+use crate::{
+    Failed, codegen, project_root, step,
+    tools::{self, Requirements},
+};
 
 /// Independent implementations the suite can also run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -14,64 +33,121 @@ pub enum Peers {
 }
 
 /// Runs the conformance suite with the user's arguments: against our
-/// services (or the user's `--target`), then against each requested peer.
-///
-/// `--s3 moto` gets moto from the pinned virtualenv; `--s3 minio` builds the
-/// suite with its Docker support. Our services are compared with the Python
-/// reference of the inference contract unless the user names a target or a
-/// reference.
+/// services (or the user's target), then against each requested peer.
 pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
-    tools::ensure_onnxruntime()?;
-    let names = |prefix: &str| args.iter().any(|arg| arg.starts_with(prefix));
-    // Only our services are compared with the reference: the peers' runs
-    // below would compare the Python reference with itself.
-    let reference = if names("--target") || names("--reference") {
-        Vec::new()
-    } else {
-        vec!["--reference-cmd".to_owned(), python_peer_command()?]
-    };
-    let s3 = s3_kind(args);
-    let moto = if s3 == Some("moto") { Some(tools::ensure_moto()?) } else { None };
-    let env: Vec<(&str, &OsStr)> = moto.iter().map(|path| ("MOTO_SERVER", path.as_os_str())).collect();
-    let features: &[&str] = if s3 == Some("minio") { &["--features", "minio"] } else { &[] };
-    let suite = |extra: &[String]| {
-        let fixed = ["run", "--quiet", "--package", "conformance"].iter().chain(features).chain(&["--"]);
-        cargo(fixed.map(OsStr::new).chain(extra.iter().chain(args).map(OsStr::new)), &env)
-    };
-    suite(&reference)?;
+    step("building the conformance suite and our services");
+    let mut features = Vec::new();
+    cargo(build(&features), &[])?;
+    let mut runs = vec![("our services, or the target you named", args.to_vec())];
     for peer in peers {
         match peer {
             Peers::Python => {
-                let command = python_peer_command()?;
-                eprintln!("\n==> conformance against the Python peers");
-                suite(&["--target-cmd".to_owned(), command])?;
+                let mut with_peer =
+                    vec!["--target-cmd".to_owned(), python_script("server.py", "--addr {addr}")?];
+                with_peer.extend_from_slice(args);
+                runs.push(("the Python peers", with_peer));
             }
+        }
+    }
+    for (what, args) in runs {
+        let needs = needs(&args)?;
+        if needs.iter().any(|need| need == "feature minio") && features.is_empty() {
+            step("building the conformance suite with MinIO support (cargo feature `minio`)");
+            features.push("conformance/minio");
+            cargo(build(&features), &[])?;
+        }
+        let env = supply(&needs)?;
+        let label = if needs.iter().any(|need| need == "target") { "our services" } else { what };
+        step(&format!("running the conformance suite against {label}"));
+        let status = Command::new(binary("conformance"))
+            .args(&args)
+            .envs(env)
+            .env("CONFORMANCE_COMMAND", "cargo xtask conformance --")
+            .current_dir(project_root())
+            .status()
+            .context("running the conformance suite")?;
+        if !status.success() {
+            return Err(Failed::from(status).into());
         }
     }
     Ok(())
 }
 
-/// The command that starts the Python peers on `{addr}`.
-fn python_peer_command() -> Result<String> {
-    let python = tools::ensure_venv()?;
-    let server = project_root().join("conformance/peers/python/server.py");
-    Ok(format!("{} {} --addr {{addr}}", python.display(), server.display()))
+fn build(features: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> =
+        ["build", "--package", "conformance", "--package", "services"].map(OsString::from).into();
+    if !features.is_empty() {
+        args.extend(["--features".into(), features.join(",").into()]);
+    }
+    args
 }
 
-/// The value of `--s3` among the suite's arguments.
-fn s3_kind(args: &[String]) -> Option<&str> {
-    args.iter().enumerate().find_map(|(index, arg)| match arg.strip_prefix("--s3") {
-        Some("") => args.get(index + 1).map(String::as_str),
-        Some(value) => value.strip_prefix('='),
-        None => None,
-    })
+/// What the suite says a run with `args` needs and was not given.
+fn needs(args: &[String]) -> Result<Vec<String>> {
+    let output = Command::new(binary("conformance"))
+        .arg("--print-needs")
+        .args(args)
+        .current_dir(project_root())
+        .output()
+        .context("asking the conformance suite what the run needs")?;
+    if !output.status.success() {
+        // A bad argument: the suite says which, as it would for the run.
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        return Err(Failed::from(output.status).into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect())
+}
+
+/// The environment that supplies `needs` from this repository.
+fn supply(needs: &[String]) -> Result<Vec<(&'static str, OsString)>> {
+    let mut env = Vec::new();
+    for need in needs {
+        match need.as_str() {
+            "target" => {
+                let library = tools::ensure_onnxruntime()?;
+                let command = format!(
+                    "{} serve --addr {{addr}} --max-message-size {{max_message_size}} --bucket {{s3_bucket}} \
+                     --part-size {{part_size}} --ort-lib {}",
+                    binary("services").display(),
+                    library.display()
+                );
+                env.push(("CONFORMANCE_TARGET_CMD", command.into()));
+            }
+            "reference" => {
+                env.push(("CONFORMANCE_REFERENCE_CMD", python_script("server.py", "--addr {addr}")?.into()))
+            }
+            "floor" => {
+                env.push(("CONFORMANCE_FLOOR_CMD", python_script("floor.py", "--image {image}")?.into()))
+            }
+            "moto" => env.push(("MOTO_SERVER", tools::ensure_moto()?.into())),
+            "feature minio" => {}
+            other => bail!("the conformance suite needs {other:?}, which this xtask cannot supply"),
+        }
+    }
+    Ok(env)
+}
+
+/// `python conformance/peers/python/<script> <args>`, in the peers' venv.
+fn python_script(script: &str, args: &str) -> Result<String> {
+    let python = tools::ensure_venv(&[Requirements::Peers])?;
+    let path = project_root().join("conformance/peers/python").join(script);
+    Ok(format!("{} {} {args}", python.display(), path.display()))
+}
+
+/// A binary of this workspace's debug build.
+fn binary(name: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
+    target.join("debug").join(name)
 }
 
 /// Runs the criterion benchmarks with the user's arguments.
 pub fn bench(args: &[String]) -> Result<()> {
     tools::ensure_onnxruntime()?;
-    // `upload_memory` measures the server binary in its own process.
+    tools::ensure_venv(&[Requirements::Peers])?;
+    step("building the release server (upload_memory measures it in its own process)");
     cargo(["build", "--release", "--package", "services"].map(OsStr::new), &[])?;
+    step("running the benchmarks");
     cargo(
         ["bench", "--package", "benches", "--"]
             .into_iter()
@@ -86,6 +162,7 @@ pub fn bench(args: &[String]) -> Result<()> {
 pub fn test() -> Result<()> {
     let buf = tools::ensure_buf()?;
     tools::ensure_onnxruntime()?;
+    let python = tools::ensure_venv(&[Requirements::Peers, Requirements::Models, Requirements::Moto])?;
 
     step("rustfmt");
     cargo(["fmt", "--all", "--check"].map(OsStr::new), &[])?;
@@ -94,7 +171,7 @@ pub fn test() -> Result<()> {
     codegen::check(&codegen::Layout::of(&project_root()))?;
 
     step("bundled models are reproducible");
-    models_check()?;
+    models_check(&python)?;
 
     step("buf lint");
     let status = Command::new(&buf)
@@ -108,23 +185,24 @@ pub fn test() -> Result<()> {
 
     step("clippy");
     cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"].map(OsStr::new), &[])?;
-    // MinIO support is opt-in (a Docker client is a large build); keep it
-    // compiling all the same.
-    cargo(
-        ["clippy", "--package", "conformance", "--features", "minio", "--", "-D", "warnings"].map(OsStr::new),
-        &[],
-    )?;
-    // Likewise the CUDA execution provider: CI has no GPU to run it on.
-    cargo(
-        ["clippy", "--package", "services", "--features", "cuda", "--", "-D", "warnings"].map(OsStr::new),
-        &[],
-    )?;
+    // The slim suite, MinIO support (a Docker client is a large build) and
+    // the CUDA execution provider are off by default; keep them compiling.
+    for args in [
+        &["clippy", "--package", "conformance", "--no-default-features", "--", "-D", "warnings"][..],
+        &["clippy", "--package", "conformance", "--features", "minio", "--", "-D", "warnings"],
+        &["clippy", "--package", "services", "--features", "cuda", "--", "-D", "warnings"],
+    ] {
+        cargo(args.iter().map(OsStr::new), &[])?;
+    }
 
     step("tests");
     // Ignored tests are the ones that need the tools installed above.
-    cargo(["test", "--workspace", "--", "--include-ignored"].map(OsStr::new), &[("BUF", buf.as_os_str())])?;
+    cargo(
+        ["test", "--workspace", "--", "--include-ignored"].map(OsStr::new),
+        &[("BUF", buf.as_os_str()), ("CONFORMANCE_PYTHON", python.as_os_str())],
+    )?;
 
-    step("conformance: reference services, then the Python peers");
+    step("conformance: our services, then the Python peers");
     conformance(&[], &[Peers::Python])?;
 
     step("conformance: upload integrity against moto, a second S3 implementation");
@@ -133,11 +211,10 @@ pub fn test() -> Result<()> {
 
 /// Regenerates the bundled models into a scratch folder and fails if they
 /// differ from the committed ones by a single byte.
-fn models_check() -> Result<()> {
-    let python = tools::ensure_venv()?;
+fn models_check(python: &std::path::Path) -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let models = project_root().join("models");
-    let status = Command::new(&python)
+    let status = Command::new(python)
         .arg(models.join("generate.py"))
         .arg("--out")
         .arg(scratch.path())
@@ -157,11 +234,13 @@ fn models_check() -> Result<()> {
     Ok(())
 }
 
-fn step(name: &str) {
-    eprintln!("\n==> {name}");
-}
-
-fn cargo<'a>(args: impl IntoIterator<Item = &'a OsStr>, env: &[(&str, &OsStr)]) -> Result<()> {
+/// Runs cargo, whose progress and errors the user sees as they happen; a
+/// failure ends xtask with cargo's status and nothing more to say.
+fn cargo<I, S>(args: I, env: &[(&str, &OsStr)]) -> Result<()>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(args).current_dir(project_root());
@@ -170,7 +249,7 @@ fn cargo<'a>(args: impl IntoIterator<Item = &'a OsStr>, env: &[(&str, &OsStr)]) 
     }
     let status = cmd.status().context("running cargo")?;
     if !status.success() {
-        bail!("`{cmd:?}` failed with {status}");
+        return Err(Failed::from(status).into());
     }
     Ok(())
 }

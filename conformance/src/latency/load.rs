@@ -13,15 +13,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
 use bytes::Bytes;
 use contracts::inference::{InferRequest, Timing, inference_methods_client::InferenceMethodsClient};
 use hdrhistogram::Histogram;
-use services::inference::Engine;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
-use super::SubjectKind;
+use super::{SubjectKind, floor::Floor};
 
 /// The slowest latency kept apart from the others, in µs; slower calls
 /// count as this. A minute is far beyond any sane inference call.
@@ -36,38 +34,30 @@ pub(super) struct Caller {
     target: Target,
 }
 
+// One per subject, built once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Target {
     Grpc {
         client: InferenceMethodsClient<Channel>,
         request: InferRequest,
     },
-    /// The input is letterboxed once, up front: the floor is the forward
-    /// pass alone.
-    Floor {
-        engine: Arc<Engine>,
-        input: Arc<Vec<f32>>,
-    },
+    /// A floor process, which runs its windows itself (see `floor.rs`).
+    Floor(Arc<Floor>),
 }
 
 impl Caller {
     /// Prepares `kind` to be called with `image`: an Infer request with
-    /// default thresholds, or the floor's input tensor.
-    pub(super) fn new(kind: &SubjectKind, image: &[u8]) -> Result<Caller> {
+    /// default thresholds. A floor was given the image when it started.
+    pub(super) fn new(kind: &SubjectKind, image: &[u8]) -> Caller {
         let target = match kind {
             SubjectKind::Grpc(channel) => Target::Grpc {
                 client: InferenceMethodsClient::new(channel.clone()),
                 request: InferRequest { image_bytes: Bytes::copy_from_slice(image), ..Default::default() },
             },
-            SubjectKind::Floor(engine) => {
-                let input = engine
-                    .input_tensor(image)
-                    .map_err(|status| anyhow::anyhow!("{}: {}", status.code(), status.message()))
-                    .context("letterboxing the image for the floor")?;
-                Target::Floor { engine: Arc::clone(engine), input: Arc::new(input) }
-            }
+            SubjectKind::Floor(floor) => Target::Floor(Arc::clone(floor)),
         };
-        Ok(Caller { target })
+        Caller { target }
     }
 
     /// Whether responses carry the server's `timing`.
@@ -175,21 +165,15 @@ impl Window {
 /// Runs `concurrency` workers against `caller` for `length`, then waits for
 /// the calls still in flight.
 pub(super) async fn window(caller: &Caller, concurrency: usize, length: Duration) -> Window {
+    let (client, request) = match &caller.target {
+        Target::Grpc { client, request } => (client, request),
+        Target::Floor(floor) => return floor_window(floor, concurrency, length).await,
+    };
     let started = Instant::now();
     let closes = started + length;
     let mut workers = JoinSet::new();
     for _ in 0..concurrency {
-        match &caller.target {
-            Target::Grpc { client, request } => {
-                workers.spawn(grpc_worker(client.clone(), request.clone(), closes));
-            }
-            Target::Floor { engine, input } => {
-                let (engine, input) = (Arc::clone(engine), Arc::clone(input));
-                // The forward pass blocks: one blocking thread per worker,
-                // as a server's blocking pool would run it.
-                workers.spawn_blocking(move || floor_worker(&engine, &input, closes));
-            }
-        }
+        workers.spawn(grpc_worker(client.clone(), request.clone(), closes));
     }
     let mut window = Window::empty();
     while let Some(joined) = workers.join_next().await {
@@ -225,14 +209,22 @@ async fn grpc_worker(
     tally
 }
 
-fn floor_worker(engine: &Engine, input: &[f32], closes: Instant) -> Window {
-    let mut tally = Window::empty();
-    while Instant::now() < closes {
-        let started = Instant::now();
-        match engine.model().run(input, |_| ()) {
-            Ok(()) => tally.success(started.elapsed()),
-            Err(err) => tally.error(format!("{err:#}")),
+/// A window the floor process measured, in the same terms.
+async fn floor_window(floor: &Floor, concurrency: usize, length: Duration) -> Window {
+    let mut window = Window::empty();
+    match floor.window(concurrency, length).await {
+        Ok(measured) => {
+            for latency in measured.latencies_us {
+                window.latencies.saturating_record(latency.max(1));
+            }
+            window.errors = measured.errors;
+            window.first_error = measured.first_error;
+            window.elapsed = Duration::from_micros(measured.elapsed_us);
+        }
+        Err(err) => {
+            window.error(format!("{err:#}"));
+            window.elapsed = length;
         }
     }
-    tally
+    window
 }

@@ -7,12 +7,15 @@
 //! server costs. The floor ([`SubjectKind::Floor`]) runs only the forward
 //! pass, so `p50(server) − p50(floor)` is everything else: gRPC, decoding,
 //! letterboxing, NMS. The server-side `timing` of each response splits that
-//! remainder further.
+//! remainder further. The floor is a process of its own ([`Floor`]), so the
+//! suite links no inference runtime.
 //!
 //! The modules follow one level's data: `load` drives `c` workers for one
-//! window, `sweep` repeats windows until the level is stable, `report` turns
-//! the kept windows into numbers, and `output` and `plot` write them down.
+//! window (a floor runs its windows itself), `sweep` repeats windows until
+//! the level is stable, `report` turns the kept windows into numbers, and
+//! `output` and `plot` write them down.
 
+mod floor;
 mod load;
 mod output;
 mod plot;
@@ -25,6 +28,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::{Context as _, Result};
 use tonic::transport::Channel;
 
+pub use floor::Floor;
 pub use output::{CSV, JSON, SVG};
 pub use report::{Level, Overhead, RATIO_CONCURRENCY, Report, ServerBreakdown, Summary, ThroughputRatio};
 pub use sample::sample_image;
@@ -44,8 +48,8 @@ pub struct Subject {
 pub enum SubjectKind {
     /// A gRPC server of inference.InferenceMethods.
     Grpc(Channel),
-    /// The bare in-process ONNX Runtime session: the floor.
-    Floor(Arc<services::inference::Engine>),
+    /// A bare inference session in a process of its own: the floor.
+    Floor(Arc<Floor>),
 }
 
 impl SubjectKind {
@@ -94,8 +98,7 @@ pub async fn sweep(subjects: &[Subject], options: &Options) -> Result<Report> {
     let mode = options.mode();
     let mut levels = Vec::new();
     for subject in subjects {
-        let caller = load::Caller::new(&subject.kind, &options.image)
-            .with_context(|| format!("preparing {}", subject.name))?;
+        let caller = load::Caller::new(&subject.kind, &options.image);
         for &concurrency in LEVELS {
             levels.push(sweep::measure(&subject.name, &caller, concurrency, mode).await);
         }

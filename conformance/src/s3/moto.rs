@@ -33,7 +33,7 @@ pub(super) async fn start(program: &Path) -> Result<(String, Child)> {
             )
         })?;
     let endpoint = format!("http://127.0.0.1:{port}");
-    let client = services::s3::static_client(&endpoint, ACCESS_KEY, SECRET_KEY);
+    let client = super::client::static_client(&endpoint, ACCESS_KEY, SECRET_KEY);
     let started = std::time::Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {

@@ -1,25 +1,28 @@
 //! Serving a set of services with reflection, and running the suite on it.
+//!
+//! The servers here are fixtures: our services, or faulty ones planted for
+//! a test, served in this process. The suite under test reaches them over
+//! the network only, as it reaches any target.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
-
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use conformance::{
     context::{Settings, Uploads},
-    launcher::Launcher,
+    launcher::{Change, Launched, Launcher},
     report::{CaseResult, Verdict},
     runner::Selection,
     s3::{Availability, S3Kind, S3Options, Store},
 };
+use futures_util::FutureExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::server::Router;
 
-/// Settings for tests: fewer cases and a short watchdog, so a fault that
+/// Settings for tests: fewer inputs and a short watchdog, so a fault that
 /// makes the harness wait costs seconds, not minutes.
 pub fn settings() -> Settings {
-    Settings { cases: 24, seed: 7, watchdog: Duration::from_secs(2), ..Settings::default() }
+    Settings { inputs: 24, seed: 7, watchdog: Duration::from_secs(2), ..Settings::default() }
 }
 
 /// Starts `router` on a free port, with reflection listing only `served`.
@@ -38,19 +41,27 @@ pub async fn serve(router: impl FnOnce(tonic::transport::Server) -> Router, serv
 
 /// Runs the cases matching `run` against `url`.
 pub async fn run(url: &str, run: &[&str], settings: Settings) -> Vec<CaseResult> {
-    run_with(url, run, settings, Uploads::default()).await
+    run_with(url, run, settings, Uploads::default(), None).await
 }
 
-/// Runs the cases matching `run` against `url`, uploads going to `uploads`.
-pub async fn run_with(url: &str, run: &[&str], settings: Settings, uploads: Uploads) -> Vec<CaseResult> {
+/// Runs the cases matching `run` against `url`, uploads going to `uploads`,
+/// with `launcher` to start the target again.
+pub async fn run_with(
+    url: &str,
+    run: &[&str],
+    settings: Settings,
+    uploads: Uploads,
+    launcher: Option<Launcher>,
+) -> Vec<CaseResult> {
     let channel = harness::connect(url).await.unwrap();
     let mut ctx = conformance::connect(url, channel, None, settings).await.unwrap();
     ctx.uploads = uploads;
+    ctx.launcher = launcher;
     let run: Vec<String> = run.iter().map(|s| s.to_string()).collect();
-    conformance::run(std::sync::Arc::new(ctx), &Selection::new(&run, &[], &[]).unwrap()).await
+    conformance::run(Arc::new(ctx), &Selection::new(&run, &[], &[]).unwrap()).await
 }
 
-/// An embedded S3 server for the upload suite.
+/// The suite's embedded S3 server, as a run starts it.
 pub async fn s3() -> Arc<Store> {
     let options = S3Options {
         kind: S3Kind::Embedded,
@@ -64,17 +75,48 @@ pub async fn s3() -> Arc<Store> {
     }
 }
 
-/// Our services storing into `store`, and what the suite needs to know.
-pub async fn services_on(store: Arc<Store>) -> (services::RunningServer, Uploads) {
+/// How a target is told to store into `store`: the standard AWS variables
+/// the suite hands a target command, as our services' backend.
+pub fn backend(store: &Store) -> services::s3::Backend {
+    let env: std::collections::HashMap<String, String> = store.target_env().into_iter().collect();
+    services::s3::Backend::Static {
+        endpoint: env["AWS_ENDPOINT_URL"].clone(),
+        access_key: env["AWS_ACCESS_KEY_ID"].clone(),
+        secret_key: env["AWS_SECRET_ACCESS_KEY"].clone(),
+    }
+}
+
+/// Our services storing into `store`, what the suite needs to know of the
+/// uploads, and a launcher that starts them again with a change.
+pub async fn services_on(store: Arc<Store>) -> (services::RunningServer, Uploads, Launcher) {
     let mut config = services::Config::default();
-    config.s3.backend = store.services_backend();
+    config.s3.backend = backend(&store);
     let server = services::spawn(config.clone()).await.unwrap();
-    let uploads = Uploads {
-        store: Ok(store),
-        launcher: Some(Launcher::InProcess(Box::new(config))),
-        ..Uploads::default()
+    let uploads = Uploads { store: Ok(store), ..Uploads::default() };
+    let launch = move |change: Change| {
+        let mut config = config.clone();
+        async move {
+            match change {
+                Change::S3(s3) => {
+                    config.s3.backend = services::s3::Backend::Static {
+                        endpoint: s3.url,
+                        access_key: s3.access_key,
+                        secret_key: s3.secret_key,
+                    }
+                }
+                Change::Model(model) => {
+                    let mut inference = config.inference.clone().unwrap_or_default();
+                    inference.model = services::inference::ModelSource::File(model);
+                    config.inference = Some(inference);
+                }
+            }
+            let server = services::spawn(config).await?;
+            let channel = harness::connect(&server.url()).await?;
+            Ok(Launched::new(server.url(), channel, server))
+        }
+        .boxed()
     };
-    (server, uploads)
+    (server, uploads, Launcher::Custom(Arc::new(launch)))
 }
 
 /// The verdict of the case called `name`.

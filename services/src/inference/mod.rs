@@ -13,5 +13,5 @@ mod runtime;
 mod service;
 
 pub use model::{BUNDLED_MODEL, Device, Layout, Model, ModelSource, RawOutputs};
-pub use runtime::{DEFAULT_LIBRARY, ONNXRUNTIME_VERSION, Runtime, library_path};
+pub use runtime::{DEFAULT_LIBRARY, Runtime, library_path};
 pub use service::{Engine, InferenceConfig, InferenceService};

@@ -16,12 +16,9 @@ use std::{
 use anyhow::{Result, anyhow, bail};
 use ort::environment::Environment;
 
-/// The ONNX Runtime release the project is tested with; `cargo xtask` fetches
-/// it from the `onnxruntime` PyPI wheel.
-pub const ONNXRUNTIME_VERSION: &str = "1.31.1";
-
-/// Where `cargo xtask` puts the library, relative to the repository root.
-pub const DEFAULT_LIBRARY: &str = "tools/onnxruntime/libonnxruntime.so.1.31.1";
+/// Where `cargo xtask onnxruntime` puts the library, relative to the
+/// repository root. The release is pinned in `tools/onnxruntime.txt`.
+pub const DEFAULT_LIBRARY: &str = "tools/onnxruntime/libonnxruntime.so";
 
 /// A loaded ONNX Runtime.
 #[derive(Debug, Clone)]
@@ -89,7 +86,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 fn fix() -> String {
     format!(
-        "run `cargo xtask onnxruntime` to fetch ONNX Runtime {ONNXRUNTIME_VERSION} into {DEFAULT_LIBRARY}, \
+        "run `cargo xtask onnxruntime` to fetch the pinned ONNX Runtime into {DEFAULT_LIBRARY}, \
          or point --ort-lib or ORT_DYLIB_PATH at a libonnxruntime.so of version 1.31 or newer"
     )
 }

@@ -141,20 +141,22 @@ pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<()> {
 /// region, profiles), with `endpoint_url` overriding `AWS_ENDPOINT_URL`.
 /// Path-style, and sending only the checksums the caller computes.
 pub async fn environment_client(endpoint_url: Option<&str>) -> Client {
-    // S3-compatible servers rarely care about the region, and users of one
-    // rarely set it: default to us-east-1.
-    let region =
-        aws_config::meta::region::RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
-    let mut loader = aws_config::from_env().region(region);
+    // The loader's own providers (region and credentials, IMDS among them)
+    // get the HTTP client through it.
+    let mut loader = aws_config::from_env().http_client(https_client());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
     let shared = loader.load().await;
-    let s3 = aws_sdk_s3::config::Builder::from(&shared)
+    let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(true)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .build();
-    Client::from_conf(s3)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+    // S3-compatible servers rarely care about the region, and users of one
+    // rarely set it: default to us-east-1.
+    if shared.region().is_none() {
+        s3 = s3.region(Region::new("us-east-1"));
+    }
+    Client::from_conf(s3.build())
 }
 
 /// A client for an S3 endpoint with static credentials, path-style, sending
@@ -162,6 +164,7 @@ pub async fn environment_client(endpoint_url: Option<&str>) -> Client {
 pub fn static_client(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
+        .http_client(https_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(access_key, secret_key, None, None, "static"))
@@ -199,6 +202,15 @@ where
         }
         _ => Status::internal(format!("S3 request failed ({action}): {}", error_chain(&err))),
     }
+}
+
+/// HTTP and HTTPS on rustls with ring: the SDK's default client would
+/// compile a second TLS stack (aws-lc) for the same job.
+fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

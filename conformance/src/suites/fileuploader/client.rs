@@ -1,7 +1,7 @@
 //! Drives one upload: the content's bytes in the planned messages, with a
-//! fault injected where the plan says, under a watchdog that tracks
-//! progress rather than total time (a 1 GiB upload takes a while; a stalled
-//! one must still be caught).
+//! fault injected where the plan says, under a stall limit: how long the
+//! upload may go without progress, rather than a limit on the whole call
+//! (a 1 GiB upload takes a while; a stalled one must still be caught).
 
 use std::{
     sync::{
@@ -53,8 +53,8 @@ pub(super) enum Outcome {
 }
 
 /// Runs `plan` on `channel`. Fails only when the server stops making
-/// progress for `watchdog`: the caller judges the outcome.
-pub(super) async fn upload(channel: Channel, plan: Plan, watchdog: Duration) -> Result<Outcome, Failure> {
+/// progress for `stall_limit`: the caller judges the outcome.
+pub(super) async fn upload(channel: Channel, plan: Plan, stall_limit: Duration) -> Result<Outcome, Failure> {
     let progress = Arc::new(AtomicU64::new(0));
     let (reached, mut reached_rx) = oneshot::channel();
     let timeout = match &plan.fault {
@@ -82,11 +82,11 @@ pub(super) async fn upload(channel: Channel, plan: Plan, watchdog: Duration) -> 
                 }
                 cancelling = false;
             }
-            () = tokio::time::sleep(watchdog) => {
+            () = tokio::time::sleep(stall_limit) => {
                 let now = progress.load(Ordering::Relaxed);
                 if now == seen {
                     return Err(Failure::new(
-                        format!("the upload to make progress or end within {watchdog:?}"),
+                        format!("the upload to make progress or end within {stall_limit:?}"),
                         format!("stuck after {now} bytes were sent"),
                     ));
                 }

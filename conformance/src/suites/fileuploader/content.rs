@@ -5,6 +5,8 @@
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::s3::Stored;
+
 /// Chunks are at most this long, as the clients send them.
 pub(super) const MAX_CHUNK: usize = 4 * 1024 * 1024;
 
@@ -42,8 +44,9 @@ impl Content {
         buf
     }
 
-    /// What a correct server reports: SHA-256 and CRC32C of every byte.
-    pub(super) fn digests(&self) -> ([u8; 32], u32) {
+    /// What a correct server reports, and S3 must hold: the size, SHA-256
+    /// and CRC32C of every byte.
+    pub(super) fn stored(&self) -> Stored {
         let (mut sha, mut crc) = (Sha256::new(), 0u32);
         let mut buf = vec![0; MAX_CHUNK];
         let mut offset = 0;
@@ -54,7 +57,7 @@ impl Content {
             crc = crc32c::crc32c_append(crc, &buf[..len]);
             offset += len as u64;
         }
-        (sha.finalize().into(), crc)
+        Stored { size: self.size, sha256: sha.finalize().into(), crc32c: crc }
     }
 }
 
@@ -125,7 +128,7 @@ mod tests {
             offset += len as u64;
         }
         assert_eq!(whole, pieced);
-        assert_eq!(content.digests().0, <[u8; 32]>::from(Sha256::digest(&whole)));
+        assert_eq!(content.stored().sha256, <[u8; 32]>::from(Sha256::digest(&whole)));
     }
 
     #[test]

@@ -1,0 +1,176 @@
+//! The command line, and what a run needs that it was not given.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use conformance::context::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "conformance",
+    version,
+    about = "Property-tests a gRPC server against its contracts and gRPC's own rules",
+    after_help = "The target is --target (a server you run) or --target-cmd (one the suite starts and stops).\n\
+                  `cargo xtask conformance` supplies our services when you name neither.\n\
+                  Exit status: 0 when nothing failed, 1 when a case failed, 2 when the run could not start."
+)]
+pub(crate) struct Cli {
+    /// Server to test, e.g. `http://127.0.0.1:50051`.
+    #[arg(long, value_name = "URL", conflicts_with = "target_cmd")]
+    pub(crate) target: Option<String>,
+    /// Shell command that starts the server; `{port}` or `{addr}` marks where
+    /// the port goes, and `{max_message_size}`, `{s3_bucket}` and
+    /// `{part_size}` take this run's values. It is stopped when the run ends.
+    #[arg(long, value_name = "COMMAND", env = "CONFORMANCE_TARGET_CMD")]
+    pub(crate) target_cmd: Option<String>,
+    /// Descriptor set (protoset or `buf build -o` output) for targets without
+    /// reflection.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) descriptors: Option<PathBuf>,
+    /// Run only cases whose name matches one of these globs.
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) run: Vec<String>,
+    /// Skip cases whose name matches one of these globs.
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) skip: Vec<String>,
+    /// Inputs each property tries.
+    #[arg(long, alias = "cases", value_name = "N", default_value_t = Settings::default().inputs)]
+    pub(crate) inputs: u32,
+    /// Root seed; a failure prints the one that reproduces it. Random when absent.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// File listing cases (names or globs) expected to fail; one that passes fails the run.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) known_failing: Option<PathBuf>,
+    /// The target's message size limit in bytes, for the oversized-message check.
+    #[arg(long, value_name = "BYTES", default_value_t = Settings::default().max_message_size)]
+    pub(crate) max_message_size: usize,
+    /// Seconds the harness gives a whole call before reporting that the
+    /// server never answered (and an upload without progress before calling
+    /// it stalled).
+    #[arg(long, value_name = "SECS", default_value_t = Settings::default().watchdog.as_secs())]
+    pub(crate) watchdog_secs: u64,
+    /// Write a JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// List the cases that would run, and exit.
+    #[arg(long)]
+    pub(crate) list: bool,
+    #[cfg(feature = "s3")]
+    #[command(flatten)]
+    pub(crate) s3: S3Args,
+    #[cfg(feature = "images")]
+    #[command(flatten)]
+    pub(crate) images: ImagesArgs,
+    /// Print what this run needs that it was not given, one need a line,
+    /// and exit: `target`, `reference`, `floor`, `moto`, `feature minio`.
+    /// `cargo xtask conformance` supplies them.
+    #[arg(long, hide = true)]
+    pub(crate) print_needs: bool,
+}
+
+/// The upload-integrity suite (cargo feature `s3`).
+#[cfg(feature = "s3")]
+#[derive(clap::Args)]
+#[command(next_help_heading = "Upload integrity")]
+pub(crate) struct S3Args {
+    /// S3 server for the upload-integrity suite, started by the suite and
+    /// handed to the target (AWS_ENDPOINT_URL and credentials).
+    #[arg(long = "s3", value_enum, default_value = "embedded")]
+    pub(crate) kind: conformance::s3::S3Kind,
+    /// An S3 server you run instead, with credentials and region from the
+    /// AWS environment; the target must store into it too.
+    #[arg(long = "s3-endpoint", value_name = "URL", conflicts_with = "kind")]
+    pub(crate) endpoint: Option<String>,
+    /// Bucket the target stores uploads in.
+    #[arg(long = "s3-bucket", default_value = "uploads")]
+    pub(crate) bucket: String,
+    /// The target's multipart part size in bytes; upload sizes straddle it.
+    #[arg(long, value_name = "BYTES", default_value_t = conformance::context::DEFAULT_PART_SIZE)]
+    pub(crate) part_size: usize,
+    /// The moto server program, for `--s3 moto` (default: `moto_server` on
+    /// the PATH).
+    #[arg(long, value_name = "PROGRAM", env = "MOTO_SERVER")]
+    pub(crate) moto_server: Option<PathBuf>,
+    /// Also upload 1 GiB and check that the server's memory stays flat
+    /// (measured for a --target-cmd).
+    #[arg(long)]
+    pub(crate) large: bool,
+}
+
+/// The picture suites and the inference latency sweep (cargo feature `images`).
+#[cfg(feature = "images")]
+#[derive(clap::Args)]
+#[command(next_help_heading = "Inference")]
+pub(crate) struct ImagesArgs {
+    /// The reference: a second implementation of `inference.InferenceMethods`
+    /// serving the same model, which the target's detections must agree with.
+    #[arg(long, value_name = "URL", conflicts_with = "reference_cmd")]
+    pub(crate) reference: Option<String>,
+    /// Shell command that starts the reference (`{port}` or `{addr}` as for
+    /// --target-cmd); stopped when the run ends.
+    #[arg(long, value_name = "COMMAND", env = "CONFORMANCE_REFERENCE_CMD")]
+    pub(crate) reference_cmd: Option<String>,
+    /// Shell command of the latency floor, a bare inference session with
+    /// `{image}` where the image path goes; it speaks the floor protocol
+    /// (README, "Inference"). Without it the sweep has no floor.
+    #[arg(long, value_name = "COMMAND", env = "CONFORMANCE_FLOOR_CMD")]
+    pub(crate) floor_cmd: Option<String>,
+    /// The full inference latency sweep (2 s windows until stable, up to 10
+    /// per level) instead of the short one every whole run does.
+    #[arg(long)]
+    pub(crate) latency: bool,
+    /// No inference latency sweep.
+    #[arg(long, conflicts_with = "latency")]
+    pub(crate) no_latency: bool,
+    /// Where the latency sweep writes latency.csv, latency.json and latency.svg.
+    #[arg(long, value_name = "DIR", default_value = "target/conformance/latency")]
+    pub(crate) latency_out: PathBuf,
+}
+
+impl Cli {
+    /// What this run needs and was not given, for whoever launches the
+    /// suite (`cargo xtask conformance`) to supply. The policy is the
+    /// suite's: a launcher that supplies the target (its own services)
+    /// supplies the implementation they are compared with too.
+    pub(crate) fn needs(&self) -> Vec<&'static str> {
+        let mut needs = Vec::new();
+        let no_target = self.target.is_none() && self.target_cmd.is_none();
+        if no_target {
+            needs.push("target");
+        }
+        #[cfg(feature = "images")]
+        {
+            let images = &self.images;
+            if no_target && images.reference.is_none() && images.reference_cmd.is_none() {
+                needs.push("reference");
+            }
+            if self.wants_latency() && images.floor_cmd.is_none() {
+                needs.push("floor");
+            }
+        }
+        #[cfg(feature = "s3")]
+        {
+            use conformance::s3::{HAS_MINIO, S3Kind};
+            let s3 = &self.s3;
+            if s3.endpoint.is_none() && s3.kind == S3Kind::Moto && s3.moto_server.is_none() {
+                needs.push("moto");
+            }
+            if s3.endpoint.is_none() && s3.kind == S3Kind::Minio && !HAS_MINIO {
+                needs.push("feature minio");
+            }
+        }
+        needs
+    }
+
+    /// Whether the latency sweep runs: always when asked for, and in a
+    /// whole run unless turned off. A run narrowed with --run is about
+    /// those cases.
+    #[cfg(feature = "images")]
+    pub(crate) fn wants_latency(&self) -> bool {
+        self.images.latency || (self.run.is_empty() && !self.images.no_latency && !self.list)
+    }
+}
