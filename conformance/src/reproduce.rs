@@ -26,11 +26,11 @@ pub fn buf_curl(ctx: &Context, method: &MethodDescriptor, requests: &[DynamicMes
 pub fn text(messages: &[DynamicMessage]) -> String {
     match messages {
         [] => "(no messages)".to_owned(),
-        [one] => harness::compare::to_text(one),
+        [one] => harness::text::to_text(one),
         many => many
             .iter()
             .enumerate()
-            .map(|(i, m)| format!("#{i}: {}", harness::compare::to_text(m).replace('\n', "\n    ")))
+            .map(|(i, m)| format!("#{i}: {}", harness::text::to_text(m).replace('\n', "\n    ")))
             .collect::<Vec<_>>()
             .join("\n"),
     }

@@ -15,6 +15,7 @@ pub mod health;
 pub mod memory;
 pub mod reflection;
 pub mod target;
+pub mod text;
 pub mod transport;
 
 pub use call::{BidiCall, CallError, CallOptions, DynamicClient, Reply, ResponseStream};

@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use harness::{
     arbitrary::Generator,
-    compare::{AsText, diff, semantically_equal, to_text},
+    compare::{diff, semantically_equal},
+    text::{AsText, to_text},
 };
 use proptest::{
     prelude::*,

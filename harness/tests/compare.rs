@@ -2,7 +2,10 @@
 
 mod support;
 
-use harness::compare::{AsText, Difference, diff, semantically_equal, to_text};
+use harness::{
+    compare::{Difference, diff, semantically_equal},
+    text::{AsText, to_text},
+};
 use prost::Message;
 use prost_reflect::{DynamicMessage, Value};
 use support::{descriptor, parse};

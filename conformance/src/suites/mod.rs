@@ -180,9 +180,7 @@ async fn lockstep(
     call.close_send();
     match call.message().await {
         Ok(None) => Ok(()),
-        Ok(Some(extra)) => {
-            Err(Failure::new("exactly one reply per request", harness::compare::to_text(&extra)))
-        }
+        Ok(Some(extra)) => Err(Failure::new("exactly one reply per request", harness::text::to_text(&extra))),
         Err(err) => Err(call_failed(err)),
     }
 }
