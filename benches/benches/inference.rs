@@ -125,7 +125,7 @@ fn bench_grpc(
     });
 }
 
-/// The grpcio reference server from `conformance/peers/python`, in the
+/// The grpcio reference from `conformance/peers/python`, in the
 /// pinned venv, stopped when dropped.
 fn python_peer(rt: &Runtime) -> Result<Target, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();

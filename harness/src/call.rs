@@ -28,7 +28,7 @@ use tonic::{Status, Streaming, client::Grpc, metadata::MetadataMap};
 
 use crate::{codec::RawCodec, transport::RawChannel};
 
-/// How long the harness waits for any single step of a call by default.
+/// How long the harness gives a whole call by default (the watchdog).
 pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(30);
 
 /// Per-call settings.

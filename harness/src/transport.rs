@@ -72,7 +72,8 @@ impl RawChannel {
         let stream = TcpStream::connect(self.authority.as_str()).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-            // Large uploads: the same windows the reference server uses.
+            // Large uploads: a 4 MiB message (the largest chunk the
+            // contracts send) crosses without waiting for a WINDOW_UPDATE.
             .initial_stream_window_size(4 * 1024 * 1024)
             .initial_connection_window_size(8 * 1024 * 1024)
             .handshake(TokioIo::new(stream))

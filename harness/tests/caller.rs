@@ -1,4 +1,4 @@
-//! The dynamic caller and descriptor sources against our reference services,
+//! The dynamic caller and descriptor sources against our services,
 //! over real loopback gRPC.
 
 use std::time::Duration;

@@ -1,9 +1,10 @@
-//! Reference implementations of the seed contracts.
+//! Our implementations of the seed contracts.
 //!
 //! Each contract lives in its own module and knows nothing about transport;
-//! [`server`] puts them all on one port beside reflection and health. Tests,
-//! the conformance suite and the benchmarks start exactly the server users
-//! run, through [`server::spawn`].
+//! [`server`] puts them all on one port beside reflection and health. Tests
+//! and the benchmarks start exactly the server users run, through
+//! [`server::spawn`]; the conformance suite starts the `services` binary as
+//! a process of its own and links none of this.
 
 pub mod calculator;
 mod container;

@@ -1,4 +1,4 @@
-//! `services`: the reference server for every seed contract, and seed 001's
+//! `services`: our server for every seed contract, and seed 001's
 //! upload client.
 
 mod upload_command;
@@ -11,7 +11,7 @@ use services::Config;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "services", version, about = "Reference gRPC server for the seed contracts")]
+#[command(name = "services", version, about = "Our gRPC server for the seed contracts")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

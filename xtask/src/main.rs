@@ -22,7 +22,9 @@ enum Command {
         check: bool,
     },
     /// Run the conformance suite; other arguments (`--target URL`, `--run GLOB`,
-    /// `--cases N`, ...) go to the suite: see `cargo xtask conformance -- --help`.
+    /// `--inputs N`, ...) go to the suite: see `cargo xtask conformance -- --help`.
+    /// What the run needs and was not given (our services as the target, the
+    /// Python reference and floor, moto) is built or installed first.
     Conformance {
         /// Also run the suite against these independent implementations.
         #[arg(long, value_enum, value_delimiter = ',')]

@@ -1,7 +1,7 @@
 """Independent Python (grpcio) implementation of every contract under proto/.
 
 The conformance suite is only trustworthy if it passes against servers that
-share no code with the Rust reference services: this one is written from the
+share no code with our Rust services: this one is written from the
 `.proto` comments alone, on a different gRPC stack, so a check that passes
 against both is checking the contract rather than one implementation's quirks.
 
