@@ -56,7 +56,7 @@ impl Default for InferenceConfig {
 }
 
 /// The loaded model and everything a call needs, usable without gRPC: the
-/// conformance suite times [`Engine::model`] alone as the floor under the
+/// inference bench times [`Engine::model`] alone as the floor under the
 /// service's latency.
 #[derive(Debug)]
 pub struct Engine {
