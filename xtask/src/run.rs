@@ -38,7 +38,7 @@ pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
     step("building the conformance suite and our services");
     let mut features = Vec::new();
     cargo(build(&features), &[])?;
-    let mut runs = vec![("our services, or the target you named", args.to_vec())];
+    let mut runs = vec![("the target you named", args.to_vec())];
     for peer in peers {
         match peer {
             Peers::Python => {
