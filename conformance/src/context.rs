@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use harness::{DynamicClient, transport::RawChannel};
+use harness::{DynamicClient, discovery::Discovery, transport::RawChannel};
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
 
@@ -58,13 +58,13 @@ pub struct Context {
     pub raw: RawChannel,
     /// The contracts this toolkit knows, compiled into `contracts`.
     pub contracts: DescriptorPool,
-    /// Descriptors of what the target serves: from reflection, a file, or,
-    /// lacking both, the contracts.
+    /// Schemas of the services the target serves, each from reflection, the
+    /// user's file or the contracts.
     pub served: DescriptorPool,
     /// Fully qualified names of the services the target serves.
     pub services: BTreeSet<String>,
-    /// Whether reproduction commands can rely on server reflection.
-    pub has_reflection: bool,
+    /// How the served set was learned, and each schema's source.
+    pub discovery: Discovery,
     /// Command-line knobs.
     pub settings: Settings,
     /// Starts another instance of the target with one thing changed; `None`

@@ -44,6 +44,26 @@ pub fn cases(ctx: &Context) -> Vec<Case> {
     let mut cases = vec![Case::new("generic", "generic/unknown-service", None, |ctx| async move {
         unimplemented(&ctx, "/conformance.NoSuchService/Method").await
     })];
+    for service in &ctx.discovery.served {
+        if let Err(why) = &service.schema
+            && !is_infrastructure(&service.name)
+        {
+            let reason = format!("no schema for {}: {why}", service.name);
+            cases.push(Case::new("generic", format!("generic/{}/methods", service.name), None, move |_| {
+                let reason = reason.clone();
+                async move { Verdict::Skipped { reason } }
+            }));
+        }
+    }
+    for name in &ctx.discovery.undetermined {
+        let reason = format!(
+            "without reflection, the target gives no sign whether it serves {name}: name the served services with --services"
+        );
+        cases.push(Case::new("generic", format!("generic/{name}/methods"), None, move |_| {
+            let reason = reason.clone();
+            async move { Verdict::Skipped { reason } }
+        }));
+    }
     for service in ctx.served.services().filter(|s| ctx.services.contains(s.full_name())) {
         let name = service.full_name().to_owned();
         if is_infrastructure(&name) {

@@ -24,7 +24,7 @@ pub mod s3;
 pub mod smoke;
 pub mod suites;
 
-use std::{collections::BTreeSet, path::Path, sync::Arc};
+use std::{collections::BTreeSet, path::PathBuf, sync::Arc};
 
 use anyhow::Result;
 use tonic::transport::Channel;
@@ -34,45 +34,43 @@ use crate::{
     context::{Context, Settings},
 };
 
-/// Builds the run's context: asks the target what it serves by reflection,
-/// falling back to `descriptors` (a descriptor-set file) or, lacking that,
-/// our contracts, when the target offers no reflection.
+/// What the user says about the target's schemas and services.
+#[derive(Debug, Clone, Default)]
+pub struct Discover {
+    /// A descriptor-set file (`--descriptors`), for services reflection
+    /// cannot describe.
+    pub descriptors: Option<PathBuf>,
+    /// The services the target serves (`--services`), when it cannot say.
+    pub services: Option<Vec<String>>,
+}
+
+/// Builds the run's context: learns what the target serves and where each
+/// service's schema comes from (see [`harness::discovery`]).
 pub async fn connect(
     url: &str,
     channel: Channel,
-    descriptors: Option<&Path>,
+    discover: &Discover,
     settings: Settings,
 ) -> Result<Context> {
     let contracts = harness::descriptors::embedded();
-    let (served, services, has_reflection) = match harness::reflection::fetch(channel.clone()).await {
-        Ok(reflected) => {
-            let mut pool = reflected.pool;
-            if let Some(path) = descriptors {
-                pool = harness::descriptors::from_file(path)?;
-            }
-            (pool, reflected.services.into_iter().collect(), true)
-        }
-        Err(err) => {
-            let pool = match descriptors {
-                Some(path) => harness::descriptors::from_file(path)?,
-                None => contracts.clone(),
-            };
-            eprintln!(
-                "note: no server reflection ({err:#}); assuming the target serves every service in the descriptors"
-            );
-            let services: BTreeSet<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
-            (pool, services, false)
-        }
+    let file = match &discover.descriptors {
+        Some(path) => Some((path.clone(), harness::descriptors::from_file(path)?)),
+        None => None,
     };
     let raw = harness::transport::RawChannel::new(url)?;
+    let fallbacks = harness::discovery::Fallbacks { file, contracts: contracts.clone() };
+    let discovery =
+        harness::discovery::discover(channel.clone(), raw.clone(), &fallbacks, discover.services.as_deref())
+            .await?;
+    let services: BTreeSet<String> = discovery.served.iter().map(|s| s.name.clone()).collect();
     Ok(Context {
         url: url.to_owned(),
         channel,
         raw,
         contracts,
-        served,
+        served: discovery.pool.clone(),
         services,
-        has_reflection,
+        discovery,
         settings,
         launcher: None,
         target_process_group: None,

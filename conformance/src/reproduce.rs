@@ -1,12 +1,14 @@
 //! Shell commands that replay an input against the target.
 
+use harness::discovery::Schema;
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 
 use crate::context::Context;
 
 /// A `buf curl` line sending `requests` (one JSON object each) to `method`.
-/// Without server reflection buf needs the schema: the line then points at
-/// `proto/`, which holds the contracts this suite knows.
+/// buf reads the schema by reflection where the server described the
+/// service; otherwise the line names the schema the suite used: the user's
+/// descriptor set, or `proto/`, which holds the contracts this suite knows.
 /// Deadlines are not part of the line: buf curl has no flag that sends one.
 pub fn buf_curl(ctx: &Context, method: &MethodDescriptor, requests: &[DynamicMessage]) -> String {
     let data: Vec<String> = requests
@@ -14,8 +16,12 @@ pub fn buf_curl(ctx: &Context, method: &MethodDescriptor, requests: &[DynamicMes
         .map(|message| serde_json::to_string(message).unwrap_or_else(|err| format!("<not JSON: {err}>")))
         .collect();
     let mut line = String::from("buf curl --protocol grpc --http2-prior-knowledge");
-    if !ctx.has_reflection {
-        line.push_str(" --schema proto");
+    match ctx.discovery.schema_of(method.parent_service().full_name()) {
+        Some(Schema::File(path)) => {
+            line.push_str(&format!(" --schema {}", shell_quote(&path.display().to_string())))
+        }
+        Some(Schema::Contracts) => line.push_str(" --schema proto"),
+        Some(Schema::Reflection) | None => {}
     }
     line.push_str(&format!(" -d {}", shell_quote(&data.join(" "))));
     line.push_str(&format!(" {}/{}/{}", ctx.url, method.parent_service().full_name(), method.name()));

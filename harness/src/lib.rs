@@ -11,6 +11,7 @@ pub mod call;
 pub mod codec;
 pub mod compare;
 pub mod descriptors;
+pub mod discovery;
 pub mod health;
 pub mod memory;
 pub mod reflection;

@@ -52,50 +52,86 @@ pub struct Reflected {
 }
 
 /// Lists the server's services and fetches the files that define them, with
-/// every transitive import.
+/// every transitive import; fails if any listed service cannot be described.
+/// [`crate::discovery`] copes with servers that list what they cannot describe.
 pub async fn fetch(channel: Channel) -> Result<Reflected> {
-    let mut client = Client { grpc: Grpc::new(channel), version: Version::V1 };
-    let services = match client.list_services().await {
-        Err(err) if is_unimplemented(&err) => {
-            client.version = Version::V1Alpha;
-            client.list_services().await.context("the server offers neither reflection v1 nor v1alpha")?
-        }
-        other => other?,
-    };
-
+    let mut session = Session::open(channel).await?;
+    let services = session.services.clone();
     let mut files: Vec<FileDescriptorProto> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
     for service in &services {
-        let answer = client
-            .ask(MessageRequest::FileContainingSymbol(service.clone()))
-            .await
-            .with_context(|| format!("fetching the descriptor of {service}"))?;
-        add_files(answer, &mut files, &mut seen)?;
-    }
-    // Servers may answer with only the defining file; fetch missing imports
-    // by name until the set is closed.
-    loop {
-        let missing: BTreeSet<String> =
-            files.iter().flat_map(|f| f.dependency.iter()).filter(|d| !seen.contains(*d)).cloned().collect();
-        if missing.is_empty() {
-            break;
-        }
-        for name in missing {
-            let answer = client
-                .ask(MessageRequest::FileByFilename(name.clone()))
-                .await
-                .with_context(|| format!("fetching imported file {name}"))?;
-            add_files(answer, &mut files, &mut seen)?;
-            // A server that cannot find the file must not loop us forever.
-            seen.insert(name);
+        for file in session.describe(service).await? {
+            if !files.iter().any(|known| known.name() == file.name()) {
+                files.push(file);
+            }
         }
     }
-
     let pool = crate::descriptors::pool_from_files(files)
         .context("the server's descriptors do not form a valid set")?;
-    Ok(Reflected { version: client.version, services, pool })
+    Ok(Reflected { version: session.version, services, pool })
 }
 
+/// A conversation with a server's reflection service: what it lists, and
+/// the files it can give for each symbol.
+#[derive(Debug)]
+pub struct Session {
+    client: Client,
+    /// The protocol the server speaks.
+    pub version: Version,
+    /// Every service the server lists, in its order.
+    pub services: Vec<String>,
+}
+
+impl Session {
+    /// Asks v1, then v1alpha, for the list of services.
+    pub async fn open(channel: Channel) -> Result<Session> {
+        let mut client = Client { grpc: Grpc::new(channel), version: Version::V1 };
+        let services = match client.list_services().await {
+            Err(err) if is_unimplemented(&err) => {
+                client.version = Version::V1Alpha;
+                client.list_services().await.context("the server offers neither reflection v1 nor v1alpha")?
+            }
+            other => other?,
+        };
+        Ok(Session { version: client.version, client, services })
+    }
+
+    /// The file that defines `symbol` and every file it imports.
+    pub async fn describe(&mut self, symbol: &str) -> Result<Vec<FileDescriptorProto>> {
+        let mut files: Vec<FileDescriptorProto> = Vec::new();
+        let mut seen = HashSet::new();
+        let answer = self
+            .client
+            .ask(MessageRequest::FileContainingSymbol(symbol.to_owned()))
+            .await
+            .with_context(|| format!("fetching the descriptor of {symbol}"))?;
+        add_files(answer, &mut files, &mut seen)?;
+        // Servers may answer with only the defining file; fetch missing
+        // imports by name until the set is closed.
+        loop {
+            let missing: BTreeSet<String> = files
+                .iter()
+                .flat_map(|f| f.dependency.iter())
+                .filter(|d| !seen.contains(*d))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            for name in missing {
+                let answer =
+                    self.client.ask(MessageRequest::FileByFilename(name.clone())).await.with_context(
+                        || format!("fetching {name}, which the descriptor of {symbol} imports"),
+                    )?;
+                add_files(answer, &mut files, &mut seen)?;
+                // A server that cannot find the file must not loop us forever.
+                seen.insert(name);
+            }
+        }
+        Ok(files)
+    }
+}
+
+#[derive(Debug)]
 struct Client {
     grpc: Grpc<Channel>,
     version: Version,

@@ -54,7 +54,7 @@ pub async fn run_with(
     launcher: Option<Launcher>,
 ) -> Vec<CaseResult> {
     let channel = harness::connect(url).await.unwrap();
-    let mut ctx = conformance::connect(url, channel, None, settings).await.unwrap();
+    let mut ctx = conformance::connect(url, channel, &Default::default(), settings).await.unwrap();
     ctx.uploads = uploads;
     ctx.launcher = launcher;
     let run: Vec<String> = run.iter().map(|s| s.to_string()).collect();

@@ -23,10 +23,14 @@ pub(crate) struct Cli {
     /// `{part_size}` take this run's values. It is stopped when the run ends.
     #[arg(long, value_name = "COMMAND", env = "CONFORMANCE_TARGET_CMD")]
     pub(crate) target_cmd: Option<String>,
-    /// Descriptor set (protoset or `buf build -o` output) for targets without
-    /// reflection.
+    /// Descriptor set (protoset or `buf build -o` output) for the services
+    /// the target's reflection cannot describe, or a target without any.
     #[arg(long, value_name = "FILE")]
     pub(crate) descriptors: Option<PathBuf>,
+    /// The services the target serves, when it cannot say itself (no
+    /// reflection, and no health or probe answer tells); replaces discovery.
+    #[arg(long, value_name = "SERVICE", value_delimiter = ',')]
+    pub(crate) services: Vec<String>,
     /// Run only cases whose name matches one of these globs.
     #[arg(long, value_name = "GLOB")]
     pub(crate) run: Vec<String>,

@@ -104,8 +104,12 @@ async fn run(cli: Cli) -> Result<Summary> {
     #[cfg(feature = "images")]
     let reference = images::start_reference(&cli).await?;
 
-    let mut ctx =
-        conformance::connect(target.url(), target.channel(), cli.descriptors.as_deref(), settings).await?;
+    let discover = conformance::Discover {
+        descriptors: cli.descriptors.clone(),
+        services: (!cli.services.is_empty()).then(|| cli.services.clone()),
+    };
+    let mut ctx = conformance::connect(target.url(), target.channel(), &discover, settings).await?;
+    println!("{}", ctx.discovery.report());
     ctx.target_process_group = target.process_group();
     ctx.launcher = launcher;
     #[cfg(feature = "s3")]
