@@ -1,9 +1,12 @@
-//! Server-side deadlines for streaming responses.
+//! Server-side deadlines: the client's `grpc-timeout`, enforced by the
+//! server with DEADLINE_EXCEEDED, as the gRPC spec, grpc-go and grpcio do.
 //!
-//! tonic enforces `grpc-timeout` only until response headers are sent, so a
-//! long response stream would outlive its deadline. Wrapping the stream ends
-//! it with DEADLINE_EXCEEDED the moment the client's deadline passes, as
-//! grpc-go and grpcio servers do.
+//! Two places need it. [`CallDeadlineLayer`] bounds a call until its
+//! response headers (a unary or client-streaming call until its answer);
+//! tonic's own server does this too, but answers CANCELLED "Timeout
+//! expired", so the server is served without it (see `connections.rs`).
+//! [`bounded`] bounds a response stream, which would otherwise outlive its
+//! deadline once its headers are out.
 
 use std::{
     future::Future,
@@ -93,6 +96,57 @@ impl<T> Stream for Bounded<T> {
             ))));
         }
         Poll::Pending
+    }
+}
+
+/// Tower layer that installs [`CallDeadline`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallDeadlineLayer;
+
+impl<S> tower_layer::Layer<S> for CallDeadlineLayer {
+    type Service = CallDeadline<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CallDeadline { inner }
+    }
+}
+
+/// Ends a call with DEADLINE_EXCEEDED when its deadline passes before the
+/// response is ready; dropping the inner future stops the work.
+#[derive(Debug, Clone)]
+pub(crate) struct CallDeadline<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for CallDeadline<S>
+where
+    S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let deadline = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|value| parse_timeout(value.to_str().ok()?))
+            .and_then(|timeout| Instant::now().checked_add(timeout));
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let Some(deadline) = deadline else { return response.await };
+            match tokio::time::timeout_at(deadline, response).await {
+                Ok(response) => response,
+                Err(_) => Ok(Status::deadline_exceeded("the deadline passed before the answer was ready")
+                    .into_http::<ResBody>()),
+            }
+        })
     }
 }
 

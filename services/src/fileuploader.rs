@@ -81,8 +81,9 @@ impl file_uploader_server::FileUploader for FileUploader {
             while let Some(message) = messages.message().await? {
                 if !message.filename.is_empty() && message.filename != key {
                     return Err(Status::invalid_argument(format!(
-                        "the file was named {key:?}, but a later message names {:?}",
-                        message.filename
+                        "the file was named {}, but a later message names {}",
+                        shown(&key),
+                        shown(&message.filename)
                     )));
                 }
                 writer.write(&message.chunk).await?;
@@ -127,14 +128,26 @@ fn validate_key(key: &str) -> Result<(), Status> {
     };
     match problem {
         None => Ok(()),
-        Some(problem) => Err(Status::invalid_argument(format!("the file name {key:?} {problem}"))),
+        Some(problem) => Err(Status::invalid_argument(format!("the file name {} {problem}", shown(key)))),
+    }
+}
+
+/// A name as an error message quotes it: at most 64 chars of it. A status
+/// message travels in an HTTP/2 header, and one that echoed a name of any
+/// length could outgrow the client's header limit, turning a clean
+/// INVALID_ARGUMENT into a broken stream.
+fn shown(name: &str) -> String {
+    const SHOWN: usize = 64;
+    match name.char_indices().nth(SHOWN) {
+        None => format!("{name:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &name[..cut], name.len()),
     }
 }
 
 fn parse_sha256(hex_digest: &str) -> Result<[u8; 32], Status> {
     let mut digest = [0u8; 32];
     hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
-        Status::invalid_argument(format!("expected_sha256 {hex_digest:?} is not 64 hexadecimal characters"))
+        Status::invalid_argument(format!("expected_sha256 {} is not 64 hexadecimal characters", shown(hex_digest)))
     })?;
     Ok(digest)
 }

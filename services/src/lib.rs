@@ -7,6 +7,7 @@
 //! a process of its own and links none of this.
 
 pub mod calculator;
+mod connections;
 mod container;
 pub mod coreservices;
 mod deadline;

@@ -10,15 +10,14 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::{Context, Result};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::{
-    server::NamedService,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::server::NamedService;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     calculator::Calculator,
+    connections,
     coreservices::CoreServices,
+    deadline::CallDeadlineLayer,
     fileuploader::FileUploader,
     imagem::ImagemService,
     inference::{Engine, InferenceConfig, InferenceService},
@@ -82,13 +81,6 @@ const INFRASTRUCTURE: &[&str] = &[
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
 ];
-
-/// HTTP/2 receive windows. hyper's server default (1 MiB each) cannot hold a
-/// whole 1 MiB chunk plus framing, so the client stalls once per chunk waiting
-/// for WINDOW_UPDATE: client-stream uploads ran at about 0.6 GiB/s with it and
-/// 1.7 GiB/s with these (BENCHMARKS.md).
-const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
-const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
 
 /// How a graceful shutdown ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,11 +149,7 @@ async fn serve_loaded(
             $server.max_decoding_message_size(limit).max_encoding_message_size(limit)
         };
     }
-    let router = Server::builder()
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .layer(SizeLimitStatusLayer)
-        .add_service(health)
+    let mut routes = tonic::service::Routes::new(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(limited!(Calculator.server()))
@@ -169,25 +157,32 @@ async fn serve_loaded(
         .add_service(limited!(ImagemService.server()))
         .add_service(limited!(NumberStreamer.server()))
         .add_service(limited!(UploaderService.server()))
-        .add_service(limited!(uploader.server()))
-        .add_optional_service(
-            inference.map(|engine| limited!(InferenceService::new(std::sync::Arc::new(engine)).server())),
-        );
+        .add_service(limited!(uploader.server()));
+    if let Some(engine) = inference {
+        routes = routes.add_service(limited!(InferenceService::new(std::sync::Arc::new(engine)).server()));
+    }
+    use tower_layer::Layer as _;
+    let service = SizeLimitStatusLayer.layer(CallDeadlineLayer.layer(routes.prepare()));
 
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let mut serving =
-        // Without TCP_NODELAY a response's trailers wait in Nagle's buffer
-        // for the client's delayed ACK: 40 ms on every large-request call.
-        tokio::spawn(router.serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
+    let (begin, begun) = oneshot::channel::<()>();
+    let grace = config.shutdown_timeout;
+    let mut serving = tokio::spawn(connections::serve(
+        listener,
+        service,
+        async {
             let _ = stopped.await;
-        }));
+            let _ = begin.send(());
+        },
+        grace,
+    ));
     tracing::info!(%addr, services = ?served, "serving");
 
     tokio::select! {
-        result = &mut serving => {
-            // The server ended on its own: only an I/O error does that.
-            result.context("server task panicked")?.context("serving")?;
+        ended = &mut serving => {
+            // The accept loop ended on its own: only a panic does that.
+            ended.context("server task panicked")?;
             return Ok(Shutdown::Drained);
         }
         () = shutdown => {}
@@ -196,14 +191,11 @@ async fn serve_loaded(
     tracing::info!("shutting down: health is NOT_SERVING, draining calls");
     set_all(&reporter, &served, ServingStatus::NotServing).await;
     let _ = stop.send(());
-    let outcome = match tokio::time::timeout(config.shutdown_timeout, &mut serving).await {
-        Ok(result) => {
-            result.context("server task panicked")?.context("serving")?;
-            Shutdown::Drained
-        }
-        Err(_) => {
-            tracing::warn!(timeout = ?config.shutdown_timeout, "calls still running at the shutdown timeout; cutting them off");
-            serving.abort();
+    let _ = begun.await;
+    let outcome = match serving.await.context("server task panicked")? {
+        connections::Ended::Drained => Shutdown::Drained,
+        connections::Ended::CutOff => {
+            tracing::warn!(timeout = ?grace, "calls still running at the shutdown timeout; they were cut off");
             Shutdown::CutOff
         }
     };
