@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use harness::{DynamicClient, discovery::Discovery, transport::RawChannel};
+use harness::{DynamicClient, arbitrary::Sizes, discovery::Discovery, transport::RawChannel};
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
 
@@ -18,12 +18,18 @@ pub struct Settings {
     pub seed: u64,
     /// The target's message size limit, for the oversized-message check.
     pub max_message_size: usize,
+    /// How large generated inputs grow: strings, bytes, collections,
+    /// streams, and whole messages (kept under `max_message_size`).
+    pub sizes: Sizes,
     /// How long the harness gives a whole call (or a check's wait for the
     /// server to settle) before it reports that the server never answered.
     /// This is what catches ignored deadlines and replies held back until
     /// half-close. An upload, which may rightly take long, gets it as its
     /// stall limit instead: the most time it may go without progress.
     pub watchdog: Duration,
+    /// How long one case may spend shrinking a failure; the smallest input
+    /// found by then is reported, and the report says the bound was hit.
+    pub shrink_time: Duration,
     /// The command-line arguments that shape what cases do (target, S3,
     /// limits), repeated in every rerun command.
     pub replay_args: Vec<String>,
@@ -38,7 +44,9 @@ impl Default for Settings {
             inputs: 64,
             seed: 0,
             max_message_size: 16 * 1024 * 1024,
+            sizes: Sizes::default(),
             watchdog: Duration::from_secs(10),
+            shrink_time: Duration::from_secs(20),
             replay_args: Vec::new(),
             command: "conformance".to_owned(),
         }
@@ -109,6 +117,9 @@ pub struct Uploads {
     pub part_size: usize,
     /// Whether to run the opt-in 1 GiB upload.
     pub large: bool,
+    /// How long S3 must be quiet about a key before the suite takes it that
+    /// the target has finished with it: "never stored" must hold that long.
+    pub settle: Duration,
 }
 
 #[cfg(feature = "s3")]
@@ -118,6 +129,7 @@ impl Default for Uploads {
             store: Err("no S3 server to read uploads back from: pass --s3-endpoint".to_owned()),
             part_size: DEFAULT_PART_SIZE,
             large: false,
+            settle: Duration::from_millis(500),
         }
     }
 }

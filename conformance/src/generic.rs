@@ -9,7 +9,11 @@
 use std::{sync::Arc, time::Duration};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use harness::{CallError, CallOptions, arbitrary::Generator, call::path_of};
+use harness::{
+    CallError, CallOptions,
+    arbitrary::{Generator, Sizes},
+    call::path_of,
+};
 use proptest::strategy::Strategy;
 use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor};
 use tonic::{
@@ -30,9 +34,6 @@ use crate::{
 const ARBITRARY_DEADLINE: Duration = Duration::from_millis(20);
 /// Responses read from an arbitrary call before it is cancelled.
 const MAX_RESPONSES: usize = 64;
-/// Longest request stream generated for client and bidi streaming methods.
-const MAX_STREAM: usize = 4;
-
 const INFRASTRUCTURE: &[&str] = &["grpc.health.v1.", "grpc.reflection."];
 
 fn is_infrastructure(service: &str) -> bool {
@@ -199,10 +200,13 @@ fn describe(outcome: &Result<(), CallError>) -> String {
     }
 }
 
-fn requests_strategy(method: &MethodDescriptor) -> impl Strategy<Value = Vec<DynamicMessage>> + use<> {
-    let generator = Generator::new();
+fn requests_strategy(
+    method: &MethodDescriptor,
+    sizes: Sizes,
+) -> impl Strategy<Value = Vec<DynamicMessage>> + use<> {
+    let generator = Generator::new().sizes(sizes);
     if method.is_client_streaming() {
-        generator.stream(&method.input(), 0..=MAX_STREAM)
+        generator.requests(&method.input())
     } else {
         generator.stream(&method.input(), 1..=1)
     }
@@ -212,10 +216,11 @@ async fn arbitrary_requests(ctx: Arc<Context>, method: MethodDescriptor) -> Verd
     let name = format!("{}/arbitrary-requests", path_of(&method));
     let shown = method.clone();
     let strategy_method = method.clone();
+    let sizes = ctx.settings.sizes;
     property::check(
         ctx,
         &name,
-        move || requests_strategy(&strategy_method),
+        move || requests_strategy(&strategy_method, sizes),
         move |ctx, requests: &Vec<DynamicMessage>| {
             (reproduce::text(requests), Some(reproduce::buf_curl(ctx, &shown, requests)))
         },

@@ -9,7 +9,8 @@
 use std::{
     future::Future,
     hash::{DefaultHasher, Hash, Hasher},
-    sync::Arc,
+    sync::{Arc, Mutex},
+    time::Instant,
 };
 
 use proptest::{
@@ -22,9 +23,6 @@ use crate::{
     context::Context,
     report::{Failure, Verdict},
 };
-
-/// Time budget for shrinking one failure, in milliseconds.
-const MAX_SHRINK_TIME_MS: u32 = 20_000;
 
 /// The seed a case uses, from the run's root seed and the case's name.
 pub fn case_seed(root: u64, case: &str) -> [u8; 32] {
@@ -74,6 +72,7 @@ where
     Fut: Future<Output = Result<(), Failure>> + Send,
 {
     let seed = case_seed(ctx.settings.seed, case);
+    let shrink_time = ctx.settings.shrink_time;
     let handle = Handle::current();
     let outcome = tokio::task::spawn_blocking(move || {
         let config = Config {
@@ -81,16 +80,26 @@ where
             // Wide dynamic messages need room to shrink...
             max_shrink_iters: 10_000,
             // ...but when each failing attempt costs a watchdog wait (a
-            // server that never answers), shrinking must stop in time; the
-            // input found so far is reported.
-            max_shrink_time: MAX_SHRINK_TIME_MS,
+            // server that never answers), or moves megabytes, shrinking
+            // must stop in time; the input found so far is reported.
+            max_shrink_time: u32::try_from(shrink_time.as_millis()).unwrap_or(u32::MAX),
             failure_persistence: None,
             ..Config::default()
         };
         let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+        // Shrinking starts at the first failure; proptest does not say
+        // whether it stopped at its time bound, so the case measures.
+        let first_failure: Mutex<Option<Instant>> = Mutex::new(None);
         let result = runner.run(&strategy(), |value| {
-            handle.block_on(check(ctx.clone(), value)).map_err(|failure| TestCaseError::fail(failure.actual))
+            handle.block_on(check(ctx.clone(), value)).map_err(|failure| {
+                first_failure.lock().expect("not poisoned").get_or_insert_with(Instant::now);
+                TestCaseError::fail(failure.actual)
+            })
         });
+        let bounded = first_failure
+            .lock()
+            .expect("not poisoned")
+            .is_some_and(|started| started.elapsed() >= shrink_time);
         match result {
             Ok(()) => Verdict::Passed,
             Err(TestError::Fail(_, value)) => {
@@ -104,6 +113,13 @@ where
                 let (input, reproduce) = show(&ctx, &value);
                 failure.input = Some(input);
                 failure.reproduce = failure.reproduce.or(reproduce);
+                if bounded {
+                    failure.note = Some(format!(
+                        "shrinking stopped at its bound of {} s (--shrink-secs): this is the smallest failing \
+                         input found by then, and a smaller one may fail too",
+                        shrink_time.as_secs()
+                    ));
+                }
                 Verdict::Failed(failure)
             }
             Err(TestError::Abort(reason)) => {

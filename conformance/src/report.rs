@@ -15,12 +15,15 @@ pub struct Failure {
     pub input: Option<String>,
     /// A shell command that replays the input against the target.
     pub reproduce: Option<String>,
+    /// What a reader should know about the evidence, e.g. that shrinking
+    /// stopped at its time bound.
+    pub note: Option<String>,
 }
 
 impl Failure {
     /// A failure without a specific input.
     pub fn new(expected: impl Into<String>, actual: impl Into<String>) -> Self {
-        Failure { expected: expected.into(), actual: actual.into(), input: None, reproduce: None }
+        Failure { expected: expected.into(), actual: actual.into(), input: None, reproduce: None, note: None }
     }
 }
 
@@ -98,6 +101,9 @@ impl fmt::Display for CaseResult {
                     for line in input.lines() {
                         write!(f, "\n      {line}")?;
                     }
+                }
+                if let Some(note) = &failure.note {
+                    write!(f, "\n    note: {note}")?;
                 }
                 if let Some(command) = &failure.reproduce {
                     write!(f, "\n    reproduce: {command}")?;

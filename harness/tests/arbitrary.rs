@@ -236,7 +236,7 @@ fn generator_is_clone_send_sync_and_debug() {
     let debug = format!("{:?}", generator.clone());
     assert_eq!(
         debug,
-        r#"Generator { max_depth: 2, max_repeated: 1, max_string_len: 32, max_bytes_len: 64, overrides: ["a.A.a", "b.B.b"] }"#
+        r#"Generator { max_depth: 2, sizes: Sizes { max_string_len: 65536, max_bytes_len: 65536, max_repeated: 1, max_stream_len: 256, max_message_bytes: 1048576 }, overrides: ["a.A.a", "b.B.b"] }"#
     );
 }
 
@@ -433,4 +433,66 @@ fn counterexamples_shrink_to_the_relevant_field() {
         .parse()
         .unwrap();
     assert!(number >= 100);
+}
+
+/// Sizes are mostly small but reach the boundaries where buffers and
+/// limits live, and no message outgrows the limit.
+#[test]
+fn sizes_reach_boundaries_and_stay_under_the_message_limit() {
+    let desc = descriptor("kitchen.Everything");
+    let limit = 256 * 1024;
+    let generator =
+        Generator::new().sizes(harness::arbitrary::Sizes { max_message_bytes: limit, ..Default::default() });
+    let (mut longest_string, mut longest_bytes, mut longest_list) = (0, 0, 0);
+    for message in sample(&generator.message(&desc), 300) {
+        assert!(message.encoded_len() <= limit, "{} bytes", message.encoded_len());
+        walk(&message, &mut |nested| {
+            for (_, value) in nested.fields() {
+                if let Some(items) = value.as_list() {
+                    longest_list = longest_list.max(items.len());
+                }
+                for value in values_of(value) {
+                    if let Some(text) = value.as_str() {
+                        longest_string = longest_string.max(text.chars().count());
+                    }
+                    if let Some(bytes) = value.as_bytes() {
+                        longest_bytes = longest_bytes.max(bytes.len());
+                    }
+                }
+            }
+        });
+    }
+    assert!(longest_string > 1024, "strings reach past 2^10: {longest_string}");
+    assert!(longest_bytes > 1024, "bytes reach past 2^10: {longest_bytes}");
+    assert!(longest_list > 128, "repeated fields reach past 2^7: {longest_list}");
+
+    let mut runner = TestRunner::deterministic();
+    let streams = generator.requests(&descriptor("kitchen.Node"));
+    let longest_stream =
+        (0..200).map(|_| streams.new_tree(&mut runner).unwrap().current().len()).max().unwrap();
+    assert!(longest_stream > 128, "streams reach past 128 messages: {longest_stream}");
+}
+
+/// A failure that needs a long string shrinks to the shortest boundary
+/// that still fails, not to whatever length was first drawn.
+#[test]
+fn long_strings_shrink_to_the_smallest_failing_boundary() {
+    let mut runner = TestRunner::new_with_rng(
+        Config { max_shrink_iters: 10_000, failure_persistence: None, ..Config::default() },
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    let result = runner.run(&everything(), |message| {
+        let mut longest = 0;
+        walk(&message.0, &mut |nested| {
+            for (_, value) in nested.fields() {
+                for value in values_of(value) {
+                    longest = longest.max(value.as_str().map_or(0, |text| text.chars().count()));
+                }
+            }
+        });
+        prop_assert!(longest <= 300, "a string of {longest} chars");
+        Ok(())
+    });
+    let Err(TestError::Fail(reason, _)) = result else { panic!("no counterexample found: {result:?}") };
+    assert!(reason.to_string().contains("a string of 511 chars"), "{reason}");
 }

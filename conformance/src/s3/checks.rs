@@ -1,10 +1,22 @@
 //! What the upload suite asserts about S3, as verdicts: the store knows how
 //! to look, the suite decides what must be there.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use super::{Store, Stored};
 use crate::report::Failure;
+
+/// How long the suite waits for a target to have finished with a key.
+#[derive(Debug, Clone, Copy)]
+pub struct Settle {
+    /// S3 must have been quiet about the key this long.
+    pub quiet: Duration,
+    /// The longest the suite waits for that, in all.
+    pub limit: Duration,
+}
 
 impl Store {
     /// S3 holds exactly `expected` at `key`.
@@ -27,18 +39,52 @@ impl Store {
         }
     }
 
-    /// No object at `key`, once the server has had `patience` to clean up
-    /// after a call that ended without one.
-    pub async fn expect_absent(&self, key: &str, patience: Duration) -> Result<(), Failure> {
-        eventually(patience, || async {
-            match self.read(key).await.map_err(unanswered)? {
-                None => Ok(()),
-                Some(stored) => {
-                    Err(Failure::new(format!("no object at {key:?}"), format!("an object of {stored}")))
+    /// No object at `key`, now and until the target has demonstrably
+    /// finished with it (see [`Store::expect_settled`]).
+    pub async fn expect_stays_absent(&self, key: &str, settle: Settle) -> Result<(), Failure> {
+        self.expect_settled(key, None, &format!("no object at {key:?}"), settle).await
+    }
+
+    /// `key` holds `expected` (`None`: no object) now, and keeps holding it
+    /// until S3 has been quiet about the key for `settle.quiet`, or
+    /// `settle.limit` has passed: "never" properties must hold after the
+    /// call, not just at the first instant, since a target may still be
+    /// writing. Quiet means no request from the target for the key, where
+    /// the suite serves S3 and sees every request; elsewhere, no change in
+    /// what the key holds or the multipart uploads under it.
+    pub async fn expect_settled(
+        &self,
+        key: &str,
+        expected: Option<Stored>,
+        what: &str,
+        settle: Settle,
+    ) -> Result<(), Failure> {
+        let started = Instant::now();
+        let mut quiet_since = started;
+        let mut state: Option<(Option<Stored>, Vec<String>)> = None;
+        loop {
+            let stored = self.read(key).await.map_err(unanswered)?;
+            if stored != expected {
+                let show = |stored: Option<Stored>| stored.map_or("no object".to_owned(), |s| s.to_string());
+                let after = format!("{:.0?} after the call ended", started.elapsed());
+                return Err(Failure::new(what, format!("S3 holds {} {after}", show(stored))));
+            }
+            match self.last_request(key) {
+                Some(last) => quiet_since = quiet_since.max(last),
+                None if self.sees_requests() => {}
+                None => {
+                    let now = (stored, self.unfinished_uploads(key).await.map_err(unanswered)?);
+                    if state.as_ref().is_some_and(|before| *before != now) {
+                        quiet_since = Instant::now();
+                    }
+                    state = Some(now);
                 }
             }
-        })
-        .await
+            if quiet_since.elapsed() >= settle.quiet || started.elapsed() >= settle.limit {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// No multipart upload left unfinished under `key_prefix`. Cleanup after

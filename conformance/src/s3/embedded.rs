@@ -17,9 +17,12 @@ use hyper_util::{
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 
-/// The keys the server accepts, handed to the target.
-pub(super) const ACCESS_KEY: &str = "conformance-access-key";
-pub(super) const SECRET_KEY: &str = "conformance-secret-key";
+use super::activity::Activity;
+
+/// The keys handed to the target.
+pub(super) const TARGET_KEYS: (&str, &str) = ("conformance-target", "conformance-target-secret");
+/// The suite's own keys: its reads are not the target's activity.
+pub(super) const SUITE_KEYS: (&str, &str) = ("conformance-suite", "conformance-suite-secret");
 
 /// Stops serving, and deletes its folder, when dropped.
 #[derive(Debug)]
@@ -30,13 +33,16 @@ pub(super) struct Embedded {
 }
 
 impl Embedded {
-    /// Serves a fresh temporary folder.
-    pub(super) async fn start() -> Result<Embedded> {
+    /// Serves a fresh temporary folder, noting in `activity` every request
+    /// the target makes for a key, as it arrives and as it is answered.
+    pub(super) async fn start(activity: Activity) -> Result<Embedded> {
         let data_dir = tempfile::Builder::new().prefix("conformance-s3-").tempdir()?;
         let fs = s3s_fs::FileSystem::new(data_dir.path())
             .map_err(|err| anyhow!("opening {}: {err:?}", data_dir.path().display()))?;
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let mut auth = s3s::auth::SimpleAuth::from_single(TARGET_KEYS.0, TARGET_KEYS.1);
+        auth.register(SUITE_KEYS.0.to_owned(), SUITE_KEYS.1.into());
+        builder.set_auth(auth);
         let service = builder.build();
 
         let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the embedded S3 server")?;
@@ -44,7 +50,22 @@ impl Embedded {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let service = service.clone();
+                let (service, activity) = (service.clone(), activity.clone());
+                let service =
+                    hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                        let (service, activity) = (service.clone(), activity.clone());
+                        async move {
+                            let path = by_target(&request).then(|| request.uri().path().to_owned());
+                            if let Some(path) = &path {
+                                activity.record(path);
+                            }
+                            let response = hyper::service::Service::call(&service, request).await;
+                            if let Some(path) = &path {
+                                activity.record(path);
+                            }
+                            response
+                        }
+                    });
                 tokio::spawn(async move {
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
@@ -70,6 +91,17 @@ impl Drop for Embedded {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Whether the target signed `request` (SigV4 names the access key in
+/// `Authorization: ... Credential=KEY/...`).
+fn by_target<B>(request: &hyper::Request<B>) -> bool {
+    let credential = format!("Credential={}/", TARGET_KEYS.0);
+    request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains(&credential))
 }
 
 /// Longest key s3s-fs can store in `bucket`. It keeps each object's

@@ -7,6 +7,7 @@
 //! or is told where one is (`--s3-endpoint`), hands it to the target through
 //! the standard AWS environment, and reads it with clients of its own.
 
+mod activity;
 mod checks;
 mod client;
 mod embedded;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
+pub use checks::Settle;
 pub use store::{Store, Stored};
 
 /// S3 servers the suite can start.

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use aws_sdk_s3::{Client, primitives::ByteStream};
 use sha2::{Digest, Sha256};
 
-use super::{Availability, S3Kind, S3Options, client, embedded, minio, moto};
+use super::{Availability, S3Kind, S3Options, activity::Activity, client, embedded, minio, moto};
 
 /// How to tell whether an upload was left unfinished.
 #[derive(Debug)]
@@ -73,6 +73,8 @@ pub struct Store {
     /// a previous version's checksums (see `embedded.rs`).
     pub(super) client: Client,
     unfinished: UnfinishedProbe,
+    /// Every request for a key, where the suite serves S3 itself.
+    activity: Option<Activity>,
     /// Longest key the server can store, when shorter than S3's 1024 bytes.
     pub max_key_bytes: Option<usize>,
     /// Keys of one run share a prefix, so runs against a shared bucket
@@ -100,17 +102,23 @@ impl Store {
                 .await
             }
             (None, S3Kind::Embedded) => {
-                let server = embedded::Embedded::start().await?;
+                let activity = Activity::new(&options.bucket);
+                let server = embedded::Embedded::start(activity.clone()).await?;
                 let mut store = Store::new(
                     "embedded (s3s-fs)",
                     server.endpoint().to_owned(),
                     &options.bucket,
-                    keys(embedded::ACCESS_KEY, embedded::SECRET_KEY),
+                    keys(embedded::TARGET_KEYS.0, embedded::TARGET_KEYS.1),
                     UnfinishedProbe::Folder(server.data_dir()),
                     Server::Embedded(server),
                 )
                 .await;
+                // The suite reads with keys of its own, so that its reads
+                // are never mistaken for the target's activity.
+                let (access, secret) = embedded::SUITE_KEYS;
+                store.client = client::static_client(&store.endpoint, access, secret);
                 store.max_key_bytes = Some(embedded::max_key_bytes(&options.bucket));
+                store.activity = Some(activity);
                 store
             }
             (None, S3Kind::Moto) => {
@@ -170,6 +178,7 @@ impl Store {
             client,
             max_key_bytes: None,
             unfinished,
+            activity: None,
             prefix: format!("conformance-{nanos:x}"),
             next_key: AtomicU64::new(0),
             _server: server,
@@ -197,6 +206,27 @@ impl Store {
     /// The prefix every key of this run starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Whether S3 has seen anything of `key` yet: a request for it (where
+    /// the suite serves S3 and sees every request), else an object or an
+    /// unfinished multipart upload under that name.
+    pub async fn touched(&self, key: &str) -> Result<bool> {
+        if let Some(activity) = &self.activity {
+            return Ok(activity.last(key).is_some());
+        }
+        let exists = self.client.head_object().bucket(&self.bucket).key(key).send().await.is_ok();
+        Ok(exists || !self.unfinished_uploads(key).await?.is_empty())
+    }
+
+    /// Whether the suite sees every request to this S3 server.
+    pub fn sees_requests(&self) -> bool {
+        self.activity.is_some()
+    }
+
+    /// When S3 last saw a request for `key`, where the suite can tell.
+    pub fn last_request(&self, key: &str) -> Option<std::time::Instant> {
+        self.activity.as_ref()?.last(key)
     }
 
     /// Reads `key` back, hashing as it streams; `None` when there is no

@@ -1,6 +1,5 @@
 //! `calculator.Calculator`: `Cube(n) = n³`, OUT_OF_RANGE when |n| > 2097151.
 
-use harness::arbitrary::Generator;
 use proptest::prelude::*;
 use prost_reflect::Value;
 
@@ -30,8 +29,9 @@ fn cube_case(
     property_case(
         cube,
         property,
-        move |input| {
-            Generator::new()
+        move |generator, input| {
+            generator
+                .clone()
                 .override_field("calculator.CubeRequest.number", numbers)
                 .message(&input)
                 .prop_map(|m| vec![m])

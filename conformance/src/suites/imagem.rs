@@ -78,8 +78,8 @@ pub(super) fn cases(ctx: &Context) -> Vec<Case> {
     vec![property_case(
         &method,
         "describes-each-image-in-lockstep",
-        |request| {
-            prop::collection::vec(input(), 0..=4).prop_map(move |inputs| {
+        |generator, request| {
+            generator.stream_of(input().boxed()).prop_map(move |inputs| {
                 inputs
                     .iter()
                     .map(|input| message(&request, &[("imagem", Value::Bytes(Bytes::from(input.bytes())))]))

@@ -15,7 +15,7 @@ mod uploader;
 
 use std::{fmt::Debug, sync::Arc, time::Duration};
 
-use harness::{CallError, CallOptions};
+use harness::{CallError, CallOptions, arbitrary::Generator};
 use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage, Value};
 
 use crate::{
@@ -70,12 +70,13 @@ where
     Case::new(&service, format!("{service}/{}/{property}", method.name()), Some(&service), check)
 }
 
-/// A property of `method`: request lists from `strategy` (given the method's
-/// input type), rendered as text and a `buf curl` line, judged by `check`.
+/// A property of `method`: request lists from `strategy` (given a generator
+/// sized by the run's settings, and the method's input type), rendered as
+/// text and a `buf curl` line, judged by `check`.
 fn property_case<S, F, Fut>(
     method: &MethodDescriptor,
     property: &str,
-    strategy: impl Fn(MessageDescriptor) -> S + Clone + Send + Sync + 'static,
+    strategy: impl Fn(&Generator, MessageDescriptor) -> S + Clone + Send + Sync + 'static,
     check: F,
 ) -> Case
 where
@@ -90,10 +91,11 @@ where
         async move {
             let input = method.input();
             let shown = show(&method);
+            let generator = Generator::new().sizes(ctx.settings.sizes);
             crate::property::check(
                 ctx,
                 &name,
-                move || strategy(input),
+                move || strategy(&generator, input),
                 shown,
                 move |ctx, requests| check(ctx, method.clone(), requests),
             )

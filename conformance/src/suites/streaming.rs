@@ -52,7 +52,7 @@ fn ranges(
     property_case(
         method,
         property,
-        move |input| {
+        move |_, input| {
             strategy().prop_map(move |(start, end)| {
                 vec![message(&input, &[("start", Value::I64(start)), ("end", Value::I64(end))])]
             })

@@ -24,11 +24,19 @@ pub(super) fn cases(ctx: &Context) -> Vec<Case> {
         let method = method.clone();
         async move {
             let input = method.input();
+            let max_stream_len = ctx.settings.sizes.max_stream_len;
             property::check(
                 ctx,
                 "uploader.UploaderService/UploadImage/summary",
                 move || {
-                    prop::collection::vec(chunk(), 0..=8).prop_map(move |chunks| {
+                    // A few chunks of any size, or sometimes a long stream
+                    // of small ones.
+                    let small = (0usize..=1024, any::<u8>());
+                    prop_oneof![
+                        7 => prop::collection::vec(chunk(), 0..=8),
+                        1 => prop::collection::vec(small, 0..=max_stream_len),
+                    ]
+                    .prop_map(move |chunks| {
                         chunks
                             .into_iter()
                             .map(|(len, seed)| {

@@ -5,11 +5,17 @@
 //! `MessageDescriptor` and builds a strategy for `DynamicMessage`s of that
 //! type. Every value it produces encodes without error, and:
 //!
-//! - **Scalars** mix edge values with uniform ones: for integers zero, ±1 and
+//! - **Scalars** mix edge values with uniform ones: for integers zero, ±1,
 //!   the limits of the type (and of narrower types it is often confused
-//!   with); for floats ±0, NaN (with and without payload bits), ±infinity,
-//!   subnormals and extremes; strings of arbitrary Unicode (empty included)
-//!   and bytes (empty included).
+//!   with) and the counts servers get wrong (2^k and 2^k ± 1); for floats
+//!   ±0, NaN (with and without payload bits), ±infinity, subnormals and
+//!   extremes; strings of arbitrary Unicode (empty included) and bytes
+//!   (empty included).
+//! - **Sizes** ([`Sizes`]) are mostly small and sometimes on a boundary up
+//!   to a maximum (see [`scalars`]): strings and bytes up to 64 KiB,
+//!   repeated fields and maps up to 256 elements, whole messages up to
+//!   1 MiB by default. Elements of repeated fields and maps are drawn small,
+//!   so that a 256-element list is not 256 long strings.
 //! - **Enums** take their declared values. Open (proto3) enums also take
 //!   unknown numbers, which peers must preserve; closed (proto2) enums never
 //!   do, because a peer is entitled to move those to unknown fields.
@@ -19,7 +25,7 @@
 //!   sometimes present, including present with their default value. proto2
 //!   `required` fields are always set, at every level. A oneof has at most one
 //!   member set, and sometimes none.
-//! - **Collections**: repeated fields and maps hold `0..=max_repeated`
+//! - **Collections**: repeated fields and maps hold up to `max_repeated`
 //!   elements; map keys repeat rarely and the last one wins, as on the wire.
 //! - **Nesting** is bounded by `max_depth`, so recursive types terminate: at
 //!   the bound, optional and repeated message fields stay empty and oneof
@@ -32,15 +38,18 @@
 //! protobuf, though not valid JSON.
 //!
 //! Shrinking moves towards simpler messages: fields unset, zero or default
-//! values, empty strings, shorter collections. Extensions are never set.
+//! values, empty strings, shorter collections, smaller boundaries. Extensions
+//! are never set.
+
+pub mod scalars;
 
 use std::{collections::HashMap, fmt, ops::RangeInclusive, sync::Arc};
 
-use bytes::Bytes;
-use proptest::{collection, option, prelude::*, sample, strategy::Union};
-use prost_reflect::{
-    DynamicMessage, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, OneofDescriptor, Syntax, Value,
-};
+use proptest::{collection, option, prelude::*, strategy::Union};
+use prost::Message as _;
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, OneofDescriptor, Value};
+
+pub use self::scalars::Sizes;
 
 /// Builds a fresh strategy for each request: proptest's `BoxedStrategy` is
 /// neither `Send` nor `Sync`, and a [`Generator`] must be both.
@@ -58,9 +67,7 @@ const REQUIRED_CHAIN_LIMIT: u32 = 32;
 #[derive(Clone)]
 pub struct Generator {
     max_depth: u32,
-    max_repeated: usize,
-    max_string_len: usize,
-    max_bytes_len: usize,
+    sizes: Sizes,
     overrides: HashMap<String, Factory>,
 }
 
@@ -76,25 +83,23 @@ impl fmt::Debug for Generator {
         overridden.sort_unstable();
         f.debug_struct("Generator")
             .field("max_depth", &self.max_depth)
-            .field("max_repeated", &self.max_repeated)
-            .field("max_string_len", &self.max_string_len)
-            .field("max_bytes_len", &self.max_bytes_len)
+            .field("sizes", &self.sizes)
             .field("overrides", &overridden)
             .finish()
     }
 }
 
 impl Generator {
-    /// Depth 3, at most 4 elements per collection, strings up to 32 chars and
-    /// bytes up to 64: small enough that shrunk counterexamples stay readable.
+    /// Depth 3 and the default [`Sizes`]: mostly small values, sometimes a
+    /// boundary up to 64 KiB, 256 elements, 1 MiB a message.
     pub fn new() -> Self {
-        Generator {
-            max_depth: 3,
-            max_repeated: 4,
-            max_string_len: 32,
-            max_bytes_len: 64,
-            overrides: HashMap::new(),
-        }
+        Generator { max_depth: 3, sizes: Sizes::default(), overrides: HashMap::new() }
+    }
+
+    /// How large values may grow.
+    pub fn sizes(mut self, sizes: Sizes) -> Self {
+        self.sizes = sizes;
+        self
     }
 
     /// How many levels of message fields may nest below the generated message,
@@ -107,19 +112,19 @@ impl Generator {
 
     /// The most elements a repeated field, and the most entries a map field, may hold.
     pub fn max_repeated(mut self, n: usize) -> Self {
-        self.max_repeated = n;
+        self.sizes.max_repeated = n;
         self
     }
 
     /// The most chars (not bytes) in a generated string.
     pub fn max_string_len(mut self, n: usize) -> Self {
-        self.max_string_len = n;
+        self.sizes.max_string_len = n;
         self
     }
 
     /// The most bytes in a generated `bytes` value.
     pub fn max_bytes_len(mut self, n: usize) -> Self {
-        self.max_bytes_len = n;
+        self.sizes.max_bytes_len = n;
         self
     }
 
@@ -145,9 +150,14 @@ impl Generator {
         self
     }
 
-    /// Arbitrary messages of type `desc`.
+    /// Arbitrary messages of type `desc`, no larger encoded than
+    /// `max_message_bytes`.
     pub fn message(&self, desc: &MessageDescriptor) -> BoxedStrategy<DynamicMessage> {
-        Builder { generator: self, cache: HashMap::new() }.message(desc, self.max_depth)
+        let limit = self.sizes.max_message_bytes;
+        Builder { generator: self, cache: HashMap::new() }
+            .message(desc, self.max_depth, false)
+            .prop_filter("larger than the message size limit", move |message| message.encoded_len() <= limit)
+            .boxed()
     }
 
     /// Request streams: sequences whose length is drawn from `len`.
@@ -160,6 +170,26 @@ impl Generator {
     ) -> BoxedStrategy<Vec<DynamicMessage>> {
         collection::vec(self.message(desc), len).boxed()
     }
+
+    /// Streams of `element`s with the lengths of [`Generator::requests`]:
+    /// mostly a few, sometimes up to `max_stream_len`.
+    pub fn stream_of<T: fmt::Debug + 'static>(&self, element: BoxedStrategy<T>) -> BoxedStrategy<Vec<T>> {
+        scalars::collection(element, self.sizes.max_stream_len)
+    }
+
+    /// Request streams of any length up to `max_stream_len`: mostly a few
+    /// messages of any size, sometimes a long stream of small messages.
+    /// Shrinking drops messages one by one, so a stream that fails at its
+    /// 129th message shrinks to 129 messages.
+    pub fn requests(&self, desc: &MessageDescriptor) -> BoxedStrategy<Vec<DynamicMessage>> {
+        let short = self.stream(desc, 0..=self.sizes.max_stream_len.min(Sizes::SMALL.max_stream_len));
+        if self.sizes.max_stream_len <= Sizes::SMALL.max_stream_len {
+            return short;
+        }
+        let small = self.clone().sizes(self.sizes.small());
+        let long = collection::vec(small.message(desc), 0..=self.sizes.max_stream_len);
+        Union::new_weighted(vec![(7, short), (1, long.boxed())]).boxed()
+    }
 }
 
 /// Builds the strategy for one top-level type. Strategies for a message
@@ -167,12 +197,23 @@ impl Generator {
 /// wide schemas from multiplying into a strategy per path.
 struct Builder<'g> {
     generator: &'g Generator,
-    cache: HashMap<(String, u32), BoxedStrategy<DynamicMessage>>,
+    /// Strategies by type, remaining depth, and whether they are drawn
+    /// small (inside a collection).
+    cache: HashMap<(String, u32, bool), BoxedStrategy<DynamicMessage>>,
 }
 
 impl Builder<'_> {
-    fn message(&mut self, desc: &MessageDescriptor, remaining: u32) -> BoxedStrategy<DynamicMessage> {
-        let key = (desc.full_name().to_owned(), remaining);
+    fn sizes(&self, small: bool) -> Sizes {
+        if small { self.generator.sizes.small() } else { self.generator.sizes }
+    }
+
+    fn message(
+        &mut self,
+        desc: &MessageDescriptor,
+        remaining: u32,
+        small: bool,
+    ) -> BoxedStrategy<DynamicMessage> {
+        let key = (desc.full_name().to_owned(), remaining, small);
         if let Some(strategy) = self.cache.get(&key) {
             return strategy.clone();
         }
@@ -183,10 +224,10 @@ impl Builder<'_> {
                 Some(oneof) if !oneof.is_synthetic() => {
                     // One part per oneof, placed at its first member.
                     if oneof.fields().next().is_some_and(|first| first.number() == field.number()) {
-                        parts.push(self.oneof(&oneof, remaining));
+                        parts.push(self.oneof(&oneof, remaining, small));
                     }
                 }
-                _ => parts.push(self.field(&field, remaining)),
+                _ => parts.push(self.field(&field, remaining, small)),
             }
         }
 
@@ -204,32 +245,32 @@ impl Builder<'_> {
         strategy
     }
 
-    fn oneof(&mut self, oneof: &OneofDescriptor, remaining: u32) -> BoxedStrategy<Assignment> {
+    fn oneof(&mut self, oneof: &OneofDescriptor, remaining: u32, small: bool) -> BoxedStrategy<Assignment> {
         // "None" comes first so that shrinking ends with the oneof unset.
         let mut arms = vec![(1, Just(None).boxed())];
         for field in oneof.fields() {
-            if let Some(value) = self.singular(&field, remaining) {
+            if let Some(value) = self.singular(&field, remaining, small) {
                 arms.push((1, assign(&field, value).prop_map(Some).boxed()));
             }
         }
         Union::new_weighted(arms).boxed()
     }
 
-    fn field(&mut self, field: &FieldDescriptor, remaining: u32) -> BoxedStrategy<Assignment> {
+    fn field(&mut self, field: &FieldDescriptor, remaining: u32, small: bool) -> BoxedStrategy<Assignment> {
         if field.is_map() {
-            return assign(field, self.map(field, remaining)).prop_map(Some).boxed();
+            return assign(field, self.map(field, remaining, small)).prop_map(Some).boxed();
         }
         if field.is_list() {
             let list = match self.element(field, remaining) {
                 Some(element) => {
-                    collection::vec(element, 0..=self.generator.max_repeated).prop_map(Value::List).boxed()
+                    scalars::collection(element, self.sizes(small).max_repeated).prop_map(Value::List).boxed()
                 }
                 None => Just(Value::List(Vec::new())).boxed(),
             };
             return assign(field, list).prop_map(Some).boxed();
         }
 
-        let value = self.singular(field, remaining);
+        let value = self.singular(field, remaining, small);
         if field.is_required() {
             let value = value.unwrap_or_else(|| {
                 let Kind::Message(desc) = field.kind() else {
@@ -251,13 +292,13 @@ impl Builder<'_> {
         }
     }
 
-    fn map(&mut self, field: &FieldDescriptor, remaining: u32) -> BoxedStrategy<Value> {
+    fn map(&mut self, field: &FieldDescriptor, remaining: u32, small: bool) -> BoxedStrategy<Value> {
         let Kind::Message(entry) = field.kind() else { unreachable!("map fields have entry messages") };
         let Some(value) = self.element(field, remaining) else {
             return Just(Value::Map(HashMap::new())).boxed();
         };
-        let key = self.scalar(&entry.map_entry_key_field().kind());
-        collection::vec((key, value), 0..=self.generator.max_repeated)
+        let key = scalars::scalar(&entry.map_entry_key_field().kind(), &self.sizes(true));
+        scalars::collection((key, value).boxed(), self.sizes(small).max_repeated)
             .prop_map(|entries| {
                 Value::Map(
                     entries
@@ -273,12 +314,17 @@ impl Builder<'_> {
 
     /// Values for a singular field when it is set, or `None` when it cannot
     /// be set (a message field at the depth bound).
-    fn singular(&mut self, field: &FieldDescriptor, remaining: u32) -> Option<BoxedStrategy<Value>> {
+    fn singular(
+        &mut self,
+        field: &FieldDescriptor,
+        remaining: u32,
+        small: bool,
+    ) -> Option<BoxedStrategy<Value>> {
         if let Some(factory) = self.generator.overrides.get(field.full_name()) {
             return Some(factory());
         }
         match field.kind() {
-            Kind::Message(desc) => self.nested(&desc, remaining),
+            Kind::Message(desc) => self.nested(&desc, remaining, small),
             kind if field.supports_presence() => {
                 // Present-with-default is what implementations most often
                 // confuse with absent, so it gets its own arm (which is also
@@ -286,17 +332,18 @@ impl Builder<'_> {
                 Some(
                     Union::new_weighted(vec![
                         (1, Just(field.default_value()).boxed()),
-                        (5, self.scalar(&kind)),
+                        (5, scalars::scalar(&kind, &self.sizes(small))),
                     ])
                     .boxed(),
                 )
             }
-            kind => Some(self.scalar(&kind)),
+            kind => Some(scalars::scalar(&kind, &self.sizes(small))),
         }
     }
 
     /// Values for one element of a repeated field, or one value of a map
-    /// field; `None` when they are messages and the depth bound is reached.
+    /// field, drawn small; `None` when they are messages and the depth bound
+    /// is reached.
     fn element(&mut self, field: &FieldDescriptor, remaining: u32) -> Option<BoxedStrategy<Value>> {
         if let Some(factory) = self.generator.overrides.get(field.full_name()) {
             return Some(factory());
@@ -306,133 +353,19 @@ impl Builder<'_> {
             kind => kind,
         };
         match kind {
-            Kind::Message(desc) => self.nested(&desc, remaining),
-            kind => Some(self.scalar(&kind)),
+            Kind::Message(desc) => self.nested(&desc, remaining, true),
+            kind => Some(scalars::scalar(&kind, &self.sizes(true))),
         }
     }
 
-    fn nested(&mut self, desc: &MessageDescriptor, remaining: u32) -> Option<BoxedStrategy<Value>> {
+    fn nested(
+        &mut self,
+        desc: &MessageDescriptor,
+        remaining: u32,
+        small: bool,
+    ) -> Option<BoxedStrategy<Value>> {
         let below = remaining.checked_sub(1)?;
-        Some(self.message(desc, below).prop_map(Value::Message).boxed())
-    }
-
-    fn scalar(&self, kind: &Kind) -> BoxedStrategy<Value> {
-        use std::{f32, f64};
-        match kind {
-            Kind::Double => floats(
-                &[
-                    -0.0,
-                    1.0,
-                    -1.0,
-                    f64::NAN,
-                    -f64::NAN,
-                    f64::from_bits(0x7ff8_0000_0000_0001),
-                    f64::INFINITY,
-                    f64::NEG_INFINITY,
-                    f64::MIN_POSITIVE,
-                    -f64::MIN_POSITIVE,
-                    f64::from_bits(1),
-                    -f64::from_bits(1),
-                    f64::from_bits(0x000f_ffff_ffff_ffff),
-                    f64::MAX,
-                    f64::MIN,
-                    f64::EPSILON,
-                    f64::from(f32::MAX),
-                    9_007_199_254_740_993.0,
-                ],
-                -1e6..1e6,
-                proptest::num::f64::ANY,
-            )
-            .prop_map(Value::F64)
-            .boxed(),
-            Kind::Float => floats(
-                &[
-                    -0.0,
-                    1.0,
-                    -1.0,
-                    f32::NAN,
-                    -f32::NAN,
-                    f32::from_bits(0x7fc0_0001),
-                    f32::INFINITY,
-                    f32::NEG_INFINITY,
-                    f32::MIN_POSITIVE,
-                    -f32::MIN_POSITIVE,
-                    f32::from_bits(1),
-                    -f32::from_bits(1),
-                    f32::from_bits(0x007f_ffff),
-                    f32::MAX,
-                    f32::MIN,
-                    f32::EPSILON,
-                    16_777_217.0,
-                ],
-                -1e6f32..1e6,
-                proptest::num::f32::ANY,
-            )
-            .prop_map(Value::F32)
-            .boxed(),
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => integers(
-                vec![0, -1, 1, i32::MIN, i32::MAX, i32::MIN + 1, i32::MAX - 1, i32::from(i16::MIN)],
-                (-1000..=1000).boxed(),
-            )
-            .prop_map(Value::I32)
-            .boxed(),
-            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => integers(
-                vec![
-                    0,
-                    -1,
-                    1,
-                    i64::MIN,
-                    i64::MAX,
-                    i64::MIN + 1,
-                    i64::MAX - 1,
-                    i64::from(i32::MIN),
-                    i64::from(i32::MAX),
-                    i64::from(u32::MAX),
-                    // The edges of what a JSON number (an f64) holds exactly.
-                    1 << 53,
-                    -(1 << 53),
-                    (1 << 53) + 1,
-                ],
-                (-1000i64..=1000).boxed(),
-            )
-            .prop_map(Value::I64)
-            .boxed(),
-            Kind::Uint32 | Kind::Fixed32 => integers(
-                vec![0, 1, u32::MAX, u32::MAX - 1, i32::MAX as u32, 1 << 31, 127, 128],
-                (0u32..=1000).boxed(),
-            )
-            .prop_map(Value::U32)
-            .boxed(),
-            Kind::Uint64 | Kind::Fixed64 => integers(
-                vec![
-                    0,
-                    1,
-                    u64::MAX,
-                    u64::MAX - 1,
-                    i64::MAX as u64,
-                    1 << 63,
-                    u64::from(u32::MAX),
-                    (1 << 53) + 1,
-                    127,
-                    128,
-                ],
-                (0u64..=1000).boxed(),
-            )
-            .prop_map(Value::U64)
-            .boxed(),
-            Kind::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
-            Kind::String => strings(self.generator.max_string_len).prop_map(Value::String).boxed(),
-            Kind::Bytes => Union::new_weighted(vec![
-                (1, Just(Vec::new()).boxed()),
-                (4, collection::vec(any::<u8>(), 0..=self.generator.max_bytes_len).boxed()),
-            ])
-            .prop_map(|bytes| Value::Bytes(Bytes::from(bytes)))
-            .boxed(),
-            Kind::Enum(desc) => enums(desc),
-            Kind::Message(desc) => {
-                unreachable!("message kind {} is not a scalar", desc.full_name())
-            }
-        }
+        Some(self.message(desc, below, small).prop_map(Value::Message).boxed())
     }
 }
 
@@ -462,72 +395,4 @@ fn minimal(desc: &MessageDescriptor, budget: u32) -> DynamicMessage {
         message.set_field(&field, value);
     }
     message
-}
-
-/// Zero first (where shrinking ends), then edge values, small values and
-/// uniform values.
-fn integers<T>(edges: Vec<T>, small: BoxedStrategy<T>) -> BoxedStrategy<T>
-where
-    T: Arbitrary + Clone + fmt::Debug + 'static,
-{
-    let zero = edges[0].clone();
-    Union::new_weighted(vec![
-        (1, Just(zero).boxed()),
-        (2, sample::select(edges).boxed()),
-        (2, small),
-        (4, any::<T>().boxed()),
-    ])
-    .boxed()
-}
-
-/// Zero first, then edge values, ordinary magnitudes, and anything at all
-/// (normal, subnormal, infinite or NaN).
-fn floats<T, R, A>(edges: &[T], ordinary: R, anything: A) -> BoxedStrategy<T>
-where
-    T: Default + Clone + fmt::Debug + 'static,
-    R: Strategy<Value = T> + 'static,
-    A: Strategy<Value = T> + 'static,
-{
-    Union::new_weighted(vec![
-        (1, Just(T::default()).boxed()),
-        (2, sample::select(edges.to_vec()).boxed()),
-        (2, ordinary.boxed()),
-        (4, anything.boxed()),
-    ])
-    .boxed()
-}
-
-/// Empty first, then printable ASCII (what real requests mostly hold), then
-/// arbitrary Unicode scalar values.
-fn strings(max_len: usize) -> BoxedStrategy<String> {
-    Union::new_weighted(vec![
-        (1, Just(String::new()).boxed()),
-        (
-            3,
-            collection::vec(proptest::char::range(' ', '~'), 0..=max_len).prop_map(String::from_iter).boxed(),
-        ),
-        (3, collection::vec(any::<char>(), 0..=max_len).prop_map(String::from_iter).boxed()),
-    ])
-    .boxed()
-}
-
-fn enums(desc: &EnumDescriptor) -> BoxedStrategy<Value> {
-    let default = desc.default_value().number();
-    // The default first, so that shrinking ends there; aliases only once.
-    let mut known: Vec<i32> = desc.values().map(|value| value.number()).collect();
-    known.sort_by_key(|&number| (number != default, number));
-    known.dedup();
-    let known = sample::select(known).prop_map(Value::EnumNumber).boxed();
-    if is_closed(desc) {
-        known
-    } else {
-        Union::new_weighted(vec![(4, known), (1, any::<i32>().prop_map(Value::EnumNumber).boxed())]).boxed()
-    }
-}
-
-/// Enums declared in proto2 files are closed: a parser moves numbers they do
-/// not declare to unknown fields. (prost-reflect 0.16 reads no editions
-/// files, so syntax decides.)
-fn is_closed(desc: &EnumDescriptor) -> bool {
-    desc.parent_file().syntax() == Syntax::Proto2
 }

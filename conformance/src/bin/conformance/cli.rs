@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use conformance::context::Settings;
+use harness::arbitrary::Sizes;
 
 #[derive(Parser)]
 #[command(
@@ -46,14 +47,30 @@ pub(crate) struct Cli {
     /// File listing cases (names or globs) expected to fail; one that passes fails the run.
     #[arg(long, value_name = "FILE")]
     pub(crate) known_failing: Option<PathBuf>,
-    /// The target's message size limit in bytes, for the oversized-message check.
+    /// The target's message size limit in bytes, for the oversized-message
+    /// check; generated requests stay under it.
     #[arg(long, value_name = "BYTES", default_value_t = Settings::default().max_message_size)]
     pub(crate) max_message_size: usize,
+    /// The longest string a generated request holds, in chars. Sizes are
+    /// mostly small and sometimes on a boundary (2^k and 2^k ± 1) up to this.
+    #[arg(long, value_name = "CHARS", default_value_t = Sizes::default().max_string_len)]
+    pub(crate) max_string_len: usize,
+    /// The longest `bytes` value a generated request holds.
+    #[arg(long, value_name = "BYTES", default_value_t = Sizes::default().max_bytes_len)]
+    pub(crate) max_bytes_len: usize,
+    /// The most messages in a generated request stream, and elements in a
+    /// repeated field.
+    #[arg(long, value_name = "N", default_value_t = Sizes::default().max_stream_len)]
+    pub(crate) max_stream_len: usize,
     /// Seconds the harness gives a whole call before reporting that the
     /// server never answered (and an upload without progress before calling
     /// it stalled).
     #[arg(long, value_name = "SECS", default_value_t = Settings::default().watchdog.as_secs())]
     pub(crate) watchdog_secs: u64,
+    /// Seconds one case may spend shrinking a failure; the report says when
+    /// the bound cut shrinking short.
+    #[arg(long, value_name = "SECS", default_value_t = Settings::default().shrink_time.as_secs())]
+    pub(crate) shrink_secs: u64,
     /// Write a JSON report here.
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
@@ -103,6 +120,11 @@ pub(crate) struct S3Args {
     /// (measured for a --target-cmd).
     #[arg(long)]
     pub(crate) large: bool,
+    /// Milliseconds S3 must be quiet about a key before the suite takes it
+    /// that the target has finished with it: after a failed upload, "nothing
+    /// stored" must hold that long (and at most the watchdog's time).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub(crate) settle_ms: u64,
 }
 
 /// The picture suites and the inference latency sweep (cargo feature `images`).
@@ -136,6 +158,21 @@ pub(crate) struct ImagesArgs {
 }
 
 impl Cli {
+    /// How large generated requests grow: the flags, and whole messages of
+    /// at most 1 MiB and never over the target's limit (less room for the
+    /// gRPC frame and a little slack).
+    pub(crate) fn sizes(&self) -> Sizes {
+        Sizes {
+            max_string_len: self.max_string_len,
+            max_bytes_len: self.max_bytes_len,
+            max_repeated: self.max_stream_len,
+            max_stream_len: self.max_stream_len,
+            max_message_bytes: Sizes::default()
+                .max_message_bytes
+                .min(self.max_message_size.saturating_sub(1024)),
+        }
+    }
+
     /// What this run needs and was not given, for whoever launches the
     /// suite (`cargo xtask conformance`) to supply. The policy is the
     /// suite's: a launcher that supplies the target (its own services)

@@ -54,7 +54,9 @@ async fn run(cli: Cli) -> Result<Summary> {
         inputs: cli.inputs,
         seed,
         max_message_size: cli.max_message_size,
+        sizes: cli.sizes(),
         watchdog: std::time::Duration::from_secs(cli.watchdog_secs),
+        shrink_time: std::time::Duration::from_secs(cli.shrink_secs),
         replay_args: runner::replay_args(std::env::args().skip(1)),
         command: std::env::var("CONFORMANCE_COMMAND").unwrap_or_else(|_| "conformance".to_owned()),
     };
@@ -211,6 +213,7 @@ mod s3 {
             },
             part_size: args.part_size,
             large: args.large,
+            settle: std::time::Duration::from_millis(args.settle_ms),
         })
     }
 }

@@ -35,6 +35,7 @@ pub(super) fn cases(method: &MethodDescriptor) -> Vec<Case> {
                                 chunking,
                                 expected_sha256: None,
                                 fault: Fault::None,
+                                wait_for_s3: false,
                             })
                             .collect();
                         let results = join_all(plans.iter().map(|plan| succeed(&ctx, plan.clone()))).await;
@@ -82,6 +83,7 @@ async fn concurrent_overwrites(
             chunking: Chunking { lengths: vec![1 << 20] },
             expected_sha256: None,
             fault: Fault::None,
+            wait_for_s3: false,
         })
         .collect();
     let uploaded: Vec<Stored> = plans.iter().map(|plan| plan.content.stored()).collect();

@@ -81,11 +81,16 @@ impl Chunking {
     }
 
     /// The message lengths for a file of `size` bytes. An empty file is one
-    /// empty message: the first message must name the file.
+    /// empty message: the first message must name the file. Empty messages
+    /// may come anywhere else, as the contract allows.
     pub(super) fn cut(&self, size: u64) -> Vec<usize> {
         let mut cuts = Vec::new();
         let mut left = size;
-        let mut turn = self.lengths.iter().cycle();
+        // A chunking of empty messages alone would never end.
+        let whole = Chunking::whole();
+        let lengths =
+            if self.lengths.iter().any(|&length| length > 0) { &self.lengths } else { &whole.lengths };
+        let mut turn = lengths.iter().cycle();
         while left > 0 {
             let length = if cuts.len() < MAX_VARIED_MESSAGES {
                 *turn.next().expect("chunkings have at least one length")
@@ -103,12 +108,19 @@ impl Chunking {
     }
 }
 
-/// Chunk lengths from 1 B to 4 MiB: tiny, typical and large ones mixed.
+/// Chunk lengths from 0 B to 4 MiB: empty, tiny, typical and large ones
+/// mixed. They shrink towards what is simplest to replay: fewer lengths,
+/// and each towards larger chunks, until one chunking sends the file in
+/// `MAX_CHUNK` pieces.
 pub(super) fn chunking() -> impl Strategy<Value = Chunking> {
+    // Each arm draws a distance below its largest length, which shrinks to
+    // zero; the arms are listed largest first, where shrinking ends.
+    let below = |largest: usize, smallest: usize| (0..=largest - smallest).prop_map(move |x| largest - x);
     let length = prop_oneof![
-        2 => 1usize..=16,
-        4 => 17usize..=65_536,
-        3 => 65_537usize..=MAX_CHUNK,
+        3 => below(MAX_CHUNK, 65_537),
+        4 => below(65_536, 17),
+        2 => below(16, 1),
+        1 => Just(0usize),
     ];
     prop::collection::vec(length, 1..=8).prop_map(|lengths| Chunking { lengths })
 }
@@ -137,5 +149,22 @@ mod tests {
         assert_eq!(cuts.iter().map(|&c| c as u64).sum::<u64>(), 64 << 20);
         assert!(cuts.len() <= MAX_VARIED_MESSAGES + 16);
         assert_eq!(Chunking::whole().cut(0), vec![0]);
+    }
+
+    #[test]
+    fn empty_messages_come_anywhere_but_never_alone() {
+        assert_eq!(Chunking { lengths: vec![2, 0] }.cut(5), vec![2, 0, 2, 0, 1]);
+        assert_eq!(Chunking { lengths: vec![0] }.cut(5), vec![5]);
+    }
+
+    /// A failure that any chunking shows shrinks to the simplest replay: the
+    /// file in `MAX_CHUNK` pieces.
+    #[test]
+    fn chunkings_shrink_to_whole_chunks() {
+        use proptest::test_runner::{Config, TestError, TestRunner};
+        let mut runner = TestRunner::new(Config { failure_persistence: None, ..Config::default() });
+        let result = runner.run(&chunking(), |_| Err(proptest::test_runner::TestCaseError::fail("always")));
+        let Err(TestError::Fail(_, minimal)) = result else { panic!("{result:?}") };
+        assert_eq!(minimal, Chunking::whole());
     }
 }

@@ -3,16 +3,23 @@
 //! pass, or the target's S3 does not answer. Whatever the status, nothing
 //! half-written may be left in S3.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
 
 use futures_util::future::join_all;
 use proptest::prelude::*;
 
 use super::{
-    Case, Context, Failure, MethodDescriptor, Verdict,
+    Case, Context, Failure, Landed, MethodDescriptor, Verdict,
     client::{self, Fault, Outcome, Plan},
     content::{Chunking, Content, chunking},
-    expect_refused, faulty_size, upload_case,
+    expect_refused, faulty_size, run, settle, upload_case,
 };
 use crate::{
     launcher::{Change, S3Endpoint},
@@ -20,6 +27,10 @@ use crate::{
     s3::Store,
     suites::{expect_eq, verdict},
 };
+
+/// The deadline of the deadline fault: long enough that the stream reaches
+/// S3 first, on any machine.
+const DEADLINE: Duration = Duration::from_secs(2);
 
 pub(super) fn cases(method: &MethodDescriptor) -> Vec<Case> {
     vec![
@@ -32,17 +43,67 @@ pub(super) fn cases(method: &MethodDescriptor) -> Vec<Case> {
     ]
 }
 
-/// An upload that something interrupts `at` (0 to 1) of the way through.
+/// An upload that something interrupts `at` (0 to 1) of the way through,
+/// at once or once S3 shows the target's upload.
 #[derive(Debug, Clone)]
 struct MidUpload {
     size: u64,
     at: f64,
     chunking: Chunking,
     seed: u64,
+    wait_for_s3: bool,
+}
+
+impl MidUpload {
+    fn plan(&self, key: String, fault: Fault) -> Plan {
+        Plan {
+            key,
+            content: Content { seed: self.seed, size: self.size },
+            chunking: self.chunking.clone(),
+            expected_sha256: None,
+            fault,
+            wait_for_s3: self.wait_for_s3,
+        }
+    }
+}
+
+/// Where the faults of one property landed, over all its inputs.
+#[derive(Debug, Default)]
+struct Landings {
+    before: AtomicU32,
+    after: AtomicU32,
+}
+
+impl Landings {
+    fn count(&self, landed: Option<Landed>) {
+        match landed {
+            Some(Landed::BeforeS3) => self.before.fetch_add(1, Ordering::Relaxed),
+            Some(Landed::AfterS3) => self.after.fetch_add(1, Ordering::Relaxed),
+            None => 0,
+        };
+    }
+
+    /// A passing property's verdict: it must have exercised both the path
+    /// where S3 held nothing yet and the one where the target had to abort.
+    fn verdict(&self, what: &str) -> Verdict {
+        let (before, after) = (self.before.load(Ordering::Relaxed), self.after.load(Ordering::Relaxed));
+        let figures = format!("{what} {after} time(s) after S3 saw the upload, {before} before");
+        if before > 0 && after > 0 {
+            Verdict::Measured { figures }
+        } else {
+            Verdict::Skipped {
+                reason: format!(
+                    "{figures}: one path was never exercised, so the case cannot vouch for it (a target that \
+                     touches S3 only once it has the whole file never reaches the abort path)"
+                ),
+            }
+        }
+    }
 }
 
 /// A property over uploads that `what` happens to partway: single PutObject
-/// sizes and multipart ones, any chunking, any point.
+/// sizes and multipart ones, any chunking, any point, at once or once S3
+/// shows the upload. `check` returns where its fault landed.
 async fn mid_upload<F, Fut>(
     ctx: Arc<Context>,
     store: Arc<Store>,
@@ -52,87 +113,87 @@ async fn mid_upload<F, Fut>(
 ) -> Verdict
 where
     F: Fn(Arc<Context>, Arc<Store>, MidUpload) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), Failure>> + Send,
+    Fut: Future<Output = Result<Option<Landed>, Failure>> + Send,
 {
     let part = ctx.uploads.part_size as u64;
     let inputs = ctx.settings.inputs.min(12);
-    property::check_n(
+    let landings = Arc::new(Landings::default());
+    let counted = landings.clone();
+    let check = Arc::new(check);
+    let verdict = property::check_n(
         ctx,
         &name,
         inputs,
         move || {
-            (faulty_size(part), 0.0..=1.0f64, chunking(), any::<u64>())
-                .prop_map(|(size, at, chunking, seed)| MidUpload { size, at, chunking, seed })
+            (faulty_size(part), 0.0..=1.0f64, chunking(), any::<u64>(), any::<bool>()).prop_map(
+                |(size, at, chunking, seed, wait_for_s3)| MidUpload { size, at, chunking, seed, wait_for_s3 },
+            )
         },
         move |_, input: &MidUpload| {
-            let MidUpload { size, at, chunking, .. } = input;
-            (format!("size {size} bytes, {what} at {:.0}%, chunks {:?}", at * 100.0, chunking.lengths), None)
+            let MidUpload { size, at, chunking, wait_for_s3, .. } = input;
+            let when = if *wait_for_s3 { ", once S3 shows the upload" } else { "" };
+            let text = format!(
+                "size {size} bytes, {what} at {:.0}%{when}, chunks {:?}",
+                at * 100.0,
+                chunking.lengths
+            );
+            (text, None)
         },
-        move |ctx, input| check(ctx, store.clone(), input),
+        move |ctx, input| {
+            let (check, counted, store) = (check.clone(), counted.clone(), store.clone());
+            async move {
+                let landed = check(ctx, store, input).await?;
+                counted.count(landed);
+                Ok(())
+            }
+        },
     )
-    .await
+    .await;
+    match verdict {
+        Verdict::Passed => landings.verdict(what),
+        other => other,
+    }
 }
 
-/// The client disappears mid-upload: no object, no unfinished upload.
+/// The client disappears mid-upload: no object, then or after, and no
+/// unfinished upload.
 async fn cancel_at_random_offset(ctx: Arc<Context>, store: Arc<Store>, name: String) -> Verdict {
-    mid_upload(
-        ctx,
-        store,
-        name,
-        "cancelled",
-        |ctx, store, MidUpload { size, at, chunking, seed }| async move {
-            let plan = Plan {
-                key: store.fresh_key("cancelled"),
-                content: Content { seed, size },
-                chunking,
-                expected_sha256: None,
-                fault: Fault::CancelAt((size as f64 * at) as u64),
-            };
-            let key = plan.key.clone();
-            match client::upload(ctx.channel.clone(), plan, ctx.settings.watchdog).await? {
-                Outcome::Cancelled => {}
-                Outcome::Answered(answer) => {
-                    return Err(Failure::new(
-                        "no answer before the client cancels",
-                        format!("{:?}", answer.map(|r| r.message)),
-                    ));
-                }
+    mid_upload(ctx, store, name, "cancelled", |ctx, store, input| async move {
+        let key = store.fresh_key("cancelled");
+        let plan = input.plan(key.clone(), Fault::CancelAt((input.size as f64 * input.at) as u64));
+        let upload = run(&ctx, Some(&store), plan).await?;
+        match upload.outcome {
+            Outcome::Cancelled => {}
+            Outcome::Answered(answer) => {
+                return Err(Failure::new(
+                    "no answer before the client cancels",
+                    format!("{:?}", answer.map(|r| r.message)),
+                ));
             }
-            store.expect_absent(&key, ctx.settings.watchdog).await?;
-            store.expect_no_unfinished(&key, ctx.settings.watchdog).await
-        },
-    )
+        }
+        store.expect_stays_absent(&key, settle(&ctx)).await?;
+        store.expect_no_unfinished(&key, ctx.settings.watchdog).await?;
+        Ok(upload.landed)
+    })
     .await
 }
 
 /// A later message names another file: INVALID_ARGUMENT, and neither name
-/// is stored.
+/// is stored, then or after.
 async fn name_change_mid_stream(ctx: Arc<Context>, store: Arc<Store>, name: String) -> Verdict {
-    mid_upload(ctx, store, name, "renamed", |ctx, store, MidUpload { size, at, chunking, seed }| async move {
-        let content = Content { seed, size };
-        let cuts = chunking.cut(size);
-        if cuts.len() < 2 {
-            // One message cannot change its own name.
-            return Ok(());
-        }
+    mid_upload(ctx, store, name, "renamed", |ctx, store, input| async move {
         // Any message but the first, which names the file.
-        let index = 1 + ((cuts.len() - 1) as f64 * at) as usize;
-        let offset: u64 = cuts[..index.min(cuts.len() - 1)].iter().map(|&c| c as u64).sum();
-        let other = store.fresh_key("renamed-to");
-        let plan = Plan {
-            key: store.fresh_key("renamed-from"),
-            content,
-            chunking,
-            expected_sha256: None,
-            fault: Fault::RenameAt(offset, other.clone()),
-        };
-        let key = plan.key.clone();
-        expect_refused(&ctx, plan, tonic::Code::InvalidArgument).await?;
+        let cuts = input.chunking.cut(input.size);
+        let index = 1 + ((cuts.len().saturating_sub(1)) as f64 * input.at) as usize;
+        let offset: u64 = cuts[..index.min(cuts.len())].iter().map(|&c| c as u64).sum();
+        let (key, other) = (store.fresh_key("renamed-from"), store.fresh_key("renamed-to"));
+        let plan = input.plan(key.clone(), Fault::RenameAt(offset, other.clone()));
+        let landed = expect_refused(&ctx, Some(&store), plan, tonic::Code::InvalidArgument).await?;
         for key in [&key, &other] {
-            store.expect_absent(key, ctx.settings.watchdog).await?;
+            store.expect_stays_absent(key, settle(&ctx)).await?;
             store.expect_no_unfinished(key, ctx.settings.watchdog).await?;
         }
-        Ok(())
+        Ok(landed)
     })
     .await
 }
@@ -155,15 +216,10 @@ async fn bad_names(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdict {
     let checks = names.into_iter().map(|(kind, key)| {
         let ctx = &ctx;
         async move {
-            let plan = Plan {
-                key: key.clone(),
-                content: Content { seed: 1, size: 1024 },
-                chunking: Chunking::whole(),
-                expected_sha256: None,
-                fault: Fault::None,
-            };
-            expect_refused(ctx, plan, tonic::Code::InvalidArgument)
+            let plan = Plan::clean(key.clone(), Content { seed: 1, size: 1024 }, Chunking::whole());
+            expect_refused(ctx, None, plan, tonic::Code::InvalidArgument)
                 .await
+                .map(drop)
                 .map_err(|failure| Failure { expected: format!("{kind}: {}", failure.expected), ..failure })
         }
     });
@@ -197,17 +253,12 @@ async fn expected_sha256_mismatch(ctx: Arc<Context>, store: Arc<Store>, name: St
                 let mut wrong = content.stored().sha256;
                 wrong[0] ^= 1;
                 let plan = Plan {
-                    key: key.clone(),
-                    content,
-                    chunking,
                     expected_sha256: Some(hex::encode(wrong)),
-                    fault: Fault::None,
+                    ..Plan::clean(key.clone(), content, chunking)
                 };
-                expect_refused(&ctx, plan, tonic::Code::DataLoss).await?;
-                store.expect_holds(&key, old).await.map_err(|failure| Failure {
-                    expected: format!("the object from before the refused upload: {}", failure.expected),
-                    ..failure
-                })?;
+                expect_refused(&ctx, None, plan, tonic::Code::DataLoss).await?;
+                let what = format!("the object from before the refused upload, {old}, then and after");
+                store.expect_settled(&key, Some(old), &what, settle(&ctx)).await?;
                 store.expect_no_unfinished(&key, ctx.settings.watchdog).await?;
                 store.remove(&key).await
             }
@@ -216,30 +267,30 @@ async fn expected_sha256_mismatch(ctx: Arc<Context>, store: Arc<Store>, name: St
     .await
 }
 
-/// The client lets its deadline pass mid-upload: whatever status ends the
-/// call, nothing is stored and no upload is left unfinished.
+/// The client lets its deadline pass mid-upload, once S3 shows the upload,
+/// and never cancels: the server itself must end the call with
+/// DEADLINE_EXCEEDED, and nothing is stored, then or after.
 async fn deadline_mid_upload(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdict {
     let part = ctx.uploads.part_size as u64;
+    let key = store.fresh_key("deadline");
     let plan = Plan {
-        key: store.fresh_key("deadline"),
-        content: Content { seed: 5, size: 3 * part },
-        chunking: Chunking { lengths: vec![1 << 20] },
-        expected_sha256: None,
-        fault: Fault::StallAt(part + (part / 2), Duration::from_millis(500)),
+        fault: Fault::StallAt(part / 2, DEADLINE),
+        wait_for_s3: true,
+        ..Plan::clean(key.clone(), Content { seed: 5, size: 3 * part }, Chunking { lengths: vec![1 << 20] })
     };
-    let key = plan.key.clone();
     verdict(
         async {
-            match client::upload(ctx.channel.clone(), plan, ctx.settings.watchdog).await? {
-                Outcome::Answered(Err(_)) => {}
+            let upload = run(&ctx, Some(&store), plan).await?;
+            match upload.outcome {
+                Outcome::Answered(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => {}
                 other => {
                     return Err(Failure::new(
-                        "the call to fail once its deadline passes",
+                        format!("DEADLINE_EXCEEDED from the server once the {DEADLINE:?} deadline passes"),
                         format!("{other:?}"),
                     ));
                 }
             }
-            store.expect_absent(&key, ctx.settings.watchdog).await?;
+            store.expect_stays_absent(&key, settle(&ctx)).await?;
             store.expect_no_unfinished(&key, ctx.settings.watchdog).await
         }
         .await,
@@ -262,14 +313,11 @@ async fn s3_unreachable(ctx: Arc<Context>, _: Arc<Store>, _: String) -> Verdict 
             // backoff: seconds, more than a call's watchdog may be.
             let stall_limit = ctx.settings.watchdog.max(Duration::from_secs(30));
             for size in [1024, 2 * ctx.uploads.part_size as u64 + 1] {
-                let plan = Plan {
-                    key: format!("unreachable/{size}"),
-                    content: Content { seed: 9, size },
-                    chunking: Chunking::whole(),
-                    expected_sha256: None,
-                    fault: Fault::None,
-                };
-                match client::upload(target.channel(), plan, stall_limit).await? {
+                let plan =
+                    Plan::clean(format!("unreachable/{size}"), Content { seed: 9, size }, Chunking::whole());
+                let raw = harness::transport::RawChannel::new(target.url())
+                    .map_err(|err| Failure::new("a connection to the second instance", format!("{err:#}")))?;
+                match client::upload(raw, None, plan, stall_limit).await?.outcome {
                     Outcome::Answered(Err(status)) if status.code() == tonic::Code::Unavailable => {}
                     Outcome::Answered(Ok(response)) => expect_eq("success", false, response.success)
                         .map_err(|failure| Failure {

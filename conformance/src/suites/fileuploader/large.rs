@@ -30,6 +30,7 @@ async fn large(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdict {
                 chunking: Chunking { lengths: vec![1 << 20] },
                 expected_sha256: None,
                 fault: Fault::None,
+                wait_for_s3: false,
             };
             let started = std::time::Instant::now();
             let response = succeed(&ctx, plan.clone()).await?;

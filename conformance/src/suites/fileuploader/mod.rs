@@ -24,9 +24,9 @@ use std::{future::Future, sync::Arc};
 use contracts::uploader::UploadResponse;
 use proptest::prelude::*;
 
-use self::client::{Outcome, Plan};
+use self::client::{Landed, Outcome, Plan, Upload};
 use super::{Case, Context, Failure, MethodDescriptor, Verdict, expect_eq};
-use crate::s3::{Store, Stored};
+use crate::s3::{Settle, Store, Stored};
 
 const SERVICE: &str = "uploader.FileUploader";
 
@@ -65,10 +65,21 @@ fn faulty_size(part: u64) -> impl Strategy<Value = u64> {
     prop_oneof![1..part, part + 1..=3 * part]
 }
 
+/// Runs `plan`, with its fault timed by what `store` sees.
+async fn run(ctx: &Context, store: Option<&Arc<Store>>, plan: Plan) -> Result<Upload, Failure> {
+    client::upload(ctx.raw.clone(), store.cloned(), plan, ctx.settings.watchdog).await
+}
+
+/// How long the suite waits for the target to have finished with a key:
+/// quiet for `--settle-ms`, for at most the watchdog's time.
+fn settle(ctx: &Context) -> Settle {
+    Settle { quiet: ctx.uploads.settle, limit: ctx.settings.watchdog.max(ctx.uploads.settle) }
+}
+
 /// Runs `plan`, which must succeed.
 async fn succeed(ctx: &Context, plan: Plan) -> Result<UploadResponse, Failure> {
     let size = plan.content.size;
-    match client::upload(ctx.channel.clone(), plan, ctx.settings.watchdog).await? {
+    match run(ctx, None, plan).await?.outcome {
         Outcome::Answered(Ok(response)) => Ok(response),
         Outcome::Answered(Err(status)) => Err(Failure::new(
             format!("a successful upload of {size} bytes"),
@@ -78,11 +89,18 @@ async fn succeed(ctx: &Context, plan: Plan) -> Result<UploadResponse, Failure> {
     }
 }
 
-/// Runs `plan`, which the server must refuse with `code`.
-async fn expect_refused(ctx: &Context, plan: Plan, code: tonic::Code) -> Result<(), Failure> {
+/// Runs `plan`, which the server must refuse with `code`; says where its
+/// fault landed.
+async fn expect_refused(
+    ctx: &Context,
+    store: Option<&Arc<Store>>,
+    plan: Plan,
+    code: tonic::Code,
+) -> Result<Option<Landed>, Failure> {
     let key = plan.key.clone();
-    match client::upload(ctx.channel.clone(), plan, ctx.settings.watchdog).await? {
-        Outcome::Answered(Err(status)) if status.code() == code => Ok(()),
+    let upload = run(ctx, store, plan).await?;
+    match upload.outcome {
+        Outcome::Answered(Err(status)) if status.code() == code => Ok(upload.landed),
         Outcome::Answered(Err(status)) => Err(Failure::new(
             format!("{code:?} for {key:?}"),
             format!("{:?}: {}", status.code(), status.message()),

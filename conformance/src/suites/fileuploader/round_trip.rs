@@ -40,6 +40,7 @@ pub(super) fn cases(method: &MethodDescriptor, part: u64) -> Vec<super::Case> {
             chunking: Chunking::whole(),
             expected_sha256: None,
             fault: Fault::None,
+            wait_for_s3: false,
         };
         verdict(
             async {
@@ -80,6 +81,7 @@ fn round_trip(method: &MethodDescriptor, label: &str, size: u64) -> Case {
                         chunking,
                         expected_sha256: send_expected.then(|| hex::encode(content.stored().sha256)),
                         fault: Fault::None,
+                        wait_for_s3: false,
                     };
                     let response = succeed(&ctx, plan.clone()).await?;
                     expect_intact(&ctx, &store, &plan, &response).await
