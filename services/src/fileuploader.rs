@@ -147,7 +147,10 @@ fn shown(name: &str) -> String {
 fn parse_sha256(hex_digest: &str) -> Result<[u8; 32], Status> {
     let mut digest = [0u8; 32];
     hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
-        Status::invalid_argument(format!("expected_sha256 {} is not 64 hexadecimal characters", shown(hex_digest)))
+        Status::invalid_argument(format!(
+            "expected_sha256 {} is not 64 hexadecimal characters",
+            shown(hex_digest)
+        ))
     })?;
     Ok(digest)
 }
