@@ -112,26 +112,54 @@ impl Target {
     }
 
     /// Stops a started command: SIGTERM to its process group, SIGKILL after
-    /// `grace`. Returns whether it stopped cleanly: exit status 0, or death by
+    /// `grace`. Returns whether it stopped cleanly: every process of the
+    /// group gone within `grace`, and the shell's exit status 0, or death by
     /// the SIGTERM itself (the `sh` wrapping the command dies that way even
-    /// when the server shuts down gracefully). Addresses are left alone.
+    /// when the server shuts down gracefully). Waiting for the whole group,
+    /// not the shell alone, matters: `sh` does not always exec its command,
+    /// and a server that hangs on shutdown must not outlive the run.
+    /// Addresses are left alone.
     pub async fn stop(mut self, grace: Duration) -> Result<bool> {
         let Some(mut child) = self.process.take() else {
             return Ok(true);
         };
+        let group = child.id();
         kill_group(&child, "TERM").await;
-        match tokio::time::timeout(grace, child.wait()).await {
+        let started = Instant::now();
+        let clean = match tokio::time::timeout(grace, child.wait()).await {
             Ok(status) => {
                 let status = status?;
-                Ok(status.success() || status.signal() == Some(SIGTERM))
+                status.success() || status.signal() == Some(SIGTERM)
             }
-            Err(_) => {
-                kill_group(&child, "KILL").await;
-                child.wait().await?;
-                Ok(false)
+            Err(_) => false,
+        };
+        let mut emptied = false;
+        while let Some(pid) = group {
+            if !group_alive(pid).await {
+                emptied = true;
+                break;
             }
+            if started.elapsed() >= grace {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        if !emptied && let Some(pid) = group {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status().await;
+        }
+        let _ = child.wait().await;
+        Ok(clean && (emptied || group.is_none()))
     }
+}
+
+/// Whether any process of the group led by `pid` is still alive.
+async fn group_alive(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|status| status.success())
 }
 
 impl Drop for Target {
