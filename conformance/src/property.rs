@@ -102,12 +102,15 @@ where
             .is_some_and(|started| started.elapsed() >= shrink_time);
         match result {
             Ok(()) => Verdict::Passed,
-            Err(TestError::Fail(_, value)) => {
+            Err(TestError::Fail(reason, value)) => {
                 let mut failure =
                     handle.block_on(check(ctx.clone(), value.clone())).err().unwrap_or_else(|| {
                         Failure::new(
                             "the same outcome for the same input",
-                            "the shrunk input passed when checked again: the target is not deterministic",
+                            format!(
+                                "the shrunk input failed ({reason}), then passed when checked again: \
+                                 the target is not deterministic"
+                            ),
                         )
                     });
                 let (input, reproduce) = show(&ctx, &value);
