@@ -11,6 +11,7 @@
 
 pub mod case;
 pub mod context;
+mod gate;
 pub mod generic;
 #[cfg(feature = "images")]
 pub mod latency;

@@ -3,7 +3,9 @@
 //!
 //! Cases run sequentially: results stay deterministic for a given seed, and
 //! the target sees one conversation at a time, which keeps a failure's
-//! evidence about that case alone.
+//! evidence about that case alone. Between cases, the health gate
+//! (`gate.rs`) keeps a target that stopped answering from failing every
+//! case after the one that broke it.
 
 use std::{
     collections::BTreeMap,
@@ -20,6 +22,7 @@ use serde::Serialize;
 use crate::{
     case::Case,
     context::Context,
+    gate::{self, Gate},
     report::{CaseResult, Summary, Verdict},
 };
 
@@ -80,10 +83,28 @@ pub async fn run(ctx: Arc<Context>, cases: &[Case], selection: &Selection) -> Ve
             .expect("static template"),
     );
     let mut results = Vec::with_capacity(selected.len());
+    let mut gate = Gate::default();
     for case in selected {
         bar.set_message(case.name.clone());
         let started = Instant::now();
-        let verdict = case.run(ctx.clone()).await;
+        let verdict = match gate.reason_to_skip(&ctx).await {
+            Some(reason) => Verdict::Skipped { reason },
+            None => {
+                let verdict = case.run(ctx.clone()).await;
+                if gate.check_after(&ctx, &case.name).await {
+                    bar.suspend(|| {
+                        println!(
+                            "the target stopped answering after {}: the cases after it are reported as not run \
+                             until it answers again\n",
+                            case.name
+                        )
+                    });
+                    gate::blame(verdict)
+                } else {
+                    verdict
+                }
+            }
+        };
         let result = CaseResult {
             name: case.name.clone(),
             suite: case.suite.clone(),

@@ -76,11 +76,16 @@ impl ServerReflection for PartialReflection {
 
 /// Serves the calculator and the number streamer, with `reflection`.
 async fn serve(reflection: PartialReflection) -> String {
+    serve_with(reflection, true).await
+}
+
+/// Serves the calculator, and the number streamer if `streamer`.
+async fn serve_with(reflection: PartialReflection, streamer: bool) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = tonic::transport::Server::builder()
         .add_service(CalculatorServer::new(services::calculator::Calculator))
-        .add_service(services::streaming::NumberStreamer.server())
+        .add_optional_service(streamer.then(|| services::streaming::NumberStreamer.server()))
         .add_service(ServerReflectionServer::new(reflection));
     tokio::spawn(router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)));
     url
@@ -187,4 +192,37 @@ async fn without_reflection_the_server_must_say_what_it_serves() {
     assert_eq!(failures(&results), Vec::<String>::new());
     assert!(results.iter().any(|r| r.name == "streaming.NumberStreamer/StreamNumbers/inclusive-range"
         && r.verdict == Verdict::Passed));
+}
+
+/// Reflection that lists a service the server does not serve (as a server
+/// whose reflection lists every service of a package does): the suite says
+/// so in one case per method, instead of odd answers in every other check.
+#[tokio::test]
+async fn a_listed_service_that_is_not_served_is_reported_once() {
+    let url = serve_with(
+        PartialReflection {
+            listed: vec!["calculator.Calculator", "streaming.NumberStreamer"],
+            described: vec!["calculator.Calculator", "streaming.NumberStreamer"],
+        },
+        false,
+    )
+    .await;
+    let (_, results) = run(&url, &Discover::default()).await;
+    let verdict = |name: String| support::verdict(&results, &name).clone();
+    let implemented = verdict("generic/streaming.NumberStreamer/StreamNumbers/implemented".to_owned());
+    assert!(implemented.failure().is_some_and(|f| f.actual.contains("Unimplemented")), "{implemented:?}");
+    for check in ["arbitrary-requests", "invalid-protobuf"] {
+        let name = format!("generic/streaming.NumberStreamer/StreamNumbers/{check}");
+        let skipped = verdict(name.clone());
+        assert!(
+            matches!(&skipped, Verdict::Skipped { reason } if reason.contains("/implemented")),
+            "{name}: {skipped:?}"
+        );
+    }
+    let generic_failures: Vec<String> = results
+        .iter()
+        .filter(|r| r.name.starts_with("generic/") && r.verdict.failure().is_some())
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(generic_failures, ["generic/streaming.NumberStreamer/StreamNumbers/implemented"]);
 }

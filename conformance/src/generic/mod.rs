@@ -5,6 +5,9 @@
 //! Reflection and health are infrastructure rather than the user's contract,
 //! and health's `Watch` never ends by design, so their methods are not
 //! exercised here; they are used to check that the server keeps serving.
+//! Deadlines and cancellation are in `deadlines.rs`.
+
+mod deadlines;
 
 use std::{sync::Arc, time::Duration};
 
@@ -75,16 +78,24 @@ pub fn cases(ctx: &Context) -> Vec<Case> {
             let path = path.clone();
             async move { unimplemented(&ctx, &path).await }
         }));
+        let frees = service.clone();
+        cases.push(Case::new(
+            "generic",
+            format!("generic/{name}/cancellation-frees-the-server"),
+            Some(&name),
+            move |ctx| deadlines::cancellation_frees_the_server(ctx, frees.clone()),
+        ));
         for method in service.methods() {
             let base = format!("generic/{name}/{}", method.name());
-            let checks: [(&str, Check); 7] = [
+            let checks: [(&str, Check); 8] = [
+                ("implemented", |ctx, m| Box::pin(implemented(ctx, m))),
                 ("arbitrary-requests", |ctx, m| Box::pin(arbitrary_requests(ctx, m))),
                 ("invalid-protobuf", |ctx, m| Box::pin(invalid_protobuf(ctx, m))),
                 ("oversized-message", |ctx, m| Box::pin(oversized_message(ctx, m))),
                 ("metadata", |ctx, m| Box::pin(metadata(ctx, m))),
-                ("deadline-1ms", |ctx, m| Box::pin(deadline_1ms(ctx, m))),
-                ("cancel-at-start", |ctx, m| Box::pin(cancel(ctx, m, false))),
-                ("cancel-after-first-response", |ctx, m| Box::pin(cancel(ctx, m, true))),
+                ("deadline-1ms", |ctx, m| Box::pin(deadlines::deadline_1ms(ctx, m))),
+                ("cancel-at-start", |ctx, m| Box::pin(deadlines::cancel(ctx, m, false))),
+                ("cancel-after-first-response", |ctx, m| Box::pin(deadlines::cancel(ctx, m, true))),
             ];
             for (property, check) in checks {
                 let method = method.clone();
@@ -212,7 +223,39 @@ fn requests_strategy(
     }
 }
 
+/// A method the server lists answers a plain call with something other
+/// than UNIMPLEMENTED: reflection that lists what is not served (as some
+/// servers' reflection lists every service of a package) is a defect of its
+/// own, reported here rather than as odd answers in every other check.
+async fn implemented(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    let request = [DynamicMessage::new(method.input())];
+    match exchange(&ctx, &method, &request, &plain_options(&ctx)).await.1 {
+        Err(err) if err.code() == Some(Code::Unimplemented) => Verdict::failed(
+            "an answer other than UNIMPLEMENTED from a method the server lists",
+            err.to_string(),
+        ),
+        _ => Verdict::Passed,
+    }
+}
+
+/// The verdict of a check that needs the method implemented, when a plain
+/// call says it is not: skipped, pointing at the case that reports it.
+async fn unless_unimplemented(ctx: &Context, method: &MethodDescriptor) -> Option<Verdict> {
+    let request = [DynamicMessage::new(method.input())];
+    let outcome = exchange(ctx, method, &request, &plain_options(ctx)).await.1;
+    (outcome.err().and_then(|err| err.code()) == Some(Code::Unimplemented)).then(|| Verdict::Skipped {
+        reason: format!(
+            "the method answers UNIMPLEMENTED to a plain call (see generic/{}/{}/implemented)",
+            method.parent_service().full_name(),
+            method.name()
+        ),
+    })
+}
+
 async fn arbitrary_requests(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    if let Some(verdict) = unless_unimplemented(&ctx, &method).await {
+        return verdict;
+    }
     let name = format!("{}/arbitrary-requests", path_of(&method));
     let shown = method.clone();
     let strategy_method = method.clone();
@@ -293,6 +336,9 @@ async fn raw_outcome(
 }
 
 async fn invalid_protobuf(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    if let Some(verdict) = unless_unimplemented(&ctx, &method).await {
+        return verdict;
+    }
     // A field key with wire type 7, which does not exist: no message type
     // can decode this.
     let garbage = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
@@ -308,6 +354,9 @@ async fn invalid_protobuf(ctx: Arc<Context>, method: MethodDescriptor) -> Verdic
 }
 
 async fn oversized_message(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
+    if let Some(verdict) = unless_unimplemented(&ctx, &method).await {
+        return verdict;
+    }
     let outcome =
         raw_outcome(&ctx, &path_of(&method), method.output(), padding(ctx.settings.max_message_size + 1))
             .await;
@@ -342,40 +391,4 @@ fn custom_metadata() -> MetadataMap {
     metadata.insert("x-conformance-ascii", MetadataValue::from_static("plain ascii, with spaces"));
     metadata.insert_bin("x-conformance-bin", MetadataValue::from_bytes(&[0, 1, 127, 128, 255]));
     metadata
-}
-
-/// Judged against the same call without the short deadline: see
-/// `with_and_without`.
-async fn deadline_1ms(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
-    let hurried = CallOptions { timeout: Some(Duration::from_millis(1)), ..plain_options(&ctx) };
-    let (baseline, outcome) = with_and_without(&ctx, &method, &hurried).await;
-    if code_of(&outcome) == code_of(&baseline) || code_of(&outcome) == Some(Some(Code::DeadlineExceeded)) {
-        Verdict::Passed
-    } else {
-        Verdict::failed(
-            format!(
-                "DEADLINE_EXCEEDED from the server, or the outcome without a deadline ({})",
-                describe(&baseline)
-            ),
-            describe(&outcome),
-        )
-    }
-}
-
-async fn cancel(ctx: Arc<Context>, method: MethodDescriptor, after_first_response: bool) -> Verdict {
-    let options = CallOptions { watchdog: Duration::from_millis(500), ..Default::default() };
-    let mut call = ctx.client().bidi(&method, &options);
-    if call.send(&DynamicMessage::new(method.input())).is_ok() && !method.is_client_streaming() {
-        call.close_send();
-    }
-    if after_first_response {
-        // The first response, or the end of the call, or nothing for half a
-        // second (a stream that waits for more input): all fine here.
-        let _ = call.message().await;
-    }
-    call.cancel();
-    match keeps_serving(&ctx, &method).await {
-        Ok(()) => Verdict::Passed,
-        Err(failure) => Verdict::Failed(failure),
-    }
 }
