@@ -28,8 +28,46 @@ use crate::{
 /// Independent implementations the suite can also run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Peers {
-    /// Python grpcio servers in `conformance/peers/python/`.
+    /// Python grpcio servers of our contracts, in `conformance/peers/python/`.
     Python,
+    /// grpcio's own admin services (Channelz, CSDS) with health and
+    /// reflection, as they come from PyPI: `conformance/peers/independent/`.
+    Grpcio,
+    /// A `@grpc/grpc-js` server of a contract the suite has never seen:
+    /// `conformance/peers/independent/node/`.
+    GrpcJs,
+}
+
+impl Peers {
+    /// What the run's progress line calls it.
+    fn label(self) -> &'static str {
+        match self {
+            Peers::Python => "the Python peers",
+            Peers::Grpcio => "grpcio's admin services",
+            Peers::GrpcJs => "the grpc-js server",
+        }
+    }
+
+    /// The `--target-cmd` that starts it.
+    fn command(self) -> Result<String> {
+        let root = project_root();
+        Ok(match self {
+            Peers::Python => python_script("server.py", "--addr {addr}")?,
+            Peers::Grpcio => {
+                let python = tools::ensure_venv(&[Requirements::Independent])?;
+                let script = root.join("conformance/peers/independent/grpcio_admin.py");
+                format!(
+                    "{} {} --addr {{addr}} --max-message-size {{max_message_size}} --shutdown-grace 2",
+                    python.display(),
+                    script.display()
+                )
+            }
+            Peers::GrpcJs => format!(
+                "node {} --addr {{addr}} --max-message-size {{max_message_size}} --shutdown-grace 2",
+                tools::ensure_grpc_js_peer()?.display()
+            ),
+        })
+    }
 }
 
 /// Runs the conformance suite with the user's arguments: against our
@@ -40,14 +78,9 @@ pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
     cargo(build(&features), &[])?;
     let mut runs = vec![("the target you named", args.to_vec())];
     for peer in peers {
-        match peer {
-            Peers::Python => {
-                let mut with_peer =
-                    vec!["--target-cmd".to_owned(), python_script("server.py", "--addr {addr}")?];
-                with_peer.extend_from_slice(args);
-                runs.push(("the Python peers", with_peer));
-            }
-        }
+        let mut with_peer = vec!["--target-cmd".to_owned(), peer.command()?];
+        with_peer.extend_from_slice(args);
+        runs.push((peer.label(), with_peer));
     }
     for (what, args) in runs {
         let needs = needs(&args)?;
@@ -162,7 +195,12 @@ pub fn bench(args: &[String]) -> Result<()> {
 pub fn test() -> Result<()> {
     let buf = tools::ensure_buf()?;
     tools::ensure_onnxruntime()?;
-    let python = tools::ensure_venv(&[Requirements::Peers, Requirements::Models, Requirements::Moto])?;
+    let python = tools::ensure_venv(&[
+        Requirements::Peers,
+        Requirements::Models,
+        Requirements::Moto,
+        Requirements::Independent,
+    ])?;
 
     step("rustfmt");
     cargo(["fmt", "--all", "--check"].map(OsStr::new), &[])?;
@@ -202,8 +240,8 @@ pub fn test() -> Result<()> {
         &[("BUF", buf.as_os_str()), ("CONFORMANCE_PYTHON", python.as_os_str())],
     )?;
 
-    step("conformance: our services, then the Python peers");
-    conformance(&[], &[Peers::Python])?;
+    step("conformance: our services, the Python peers, then servers nobody on this project wrote");
+    conformance(&[], &[Peers::Python, Peers::Grpcio, Peers::GrpcJs])?;
 
     step("conformance: upload integrity against moto, a second S3 implementation");
     conformance(&["--s3".into(), "moto".into(), "--run".into(), "uploader.FileUploader/*".into()], &[])

@@ -35,6 +35,28 @@ pub fn ensure_buf() -> Result<PathBuf> {
     Ok(buf)
 }
 
+/// Returns the grpc-js peer's `server.js`, with the packages its lock pins
+/// installed (`npm ci`) on first use and whenever the lock changes.
+pub fn ensure_grpc_js_peer() -> Result<PathBuf> {
+    let folder = project_root().join("conformance/peers/independent/node");
+    let lock = std::fs::read(folder.join("package-lock.json")).context("reading the grpc-js peer's lock")?;
+    let stamp = folder.join("node_modules").join(".installed-lock.json");
+    if std::fs::read(&stamp).is_ok_and(|installed| installed == lock) {
+        return Ok(folder.join("server.js"));
+    }
+    step(&format!("installing the grpc-js peer's packages from npm into {}", folder.display()));
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&folder)
+        .status()
+        .context("running npm: is Node.js installed?")?;
+    if !status.success() {
+        bail!("`npm ci --prefix {}` failed (its output is above)", folder.display());
+    }
+    std::fs::write(stamp, lock)?;
+    Ok(folder.join("server.js"))
+}
+
 /// Sets of Python packages, each pinned in its own requirements file and
 /// installed into `tools/venv` only when something needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +68,8 @@ pub enum Requirements {
     Moto,
     /// What `models/generate.py` needs to rebuild the bundled models.
     Models,
+    /// grpcio's admin services, for `conformance/peers/independent/`.
+    Independent,
 }
 
 impl Requirements {
@@ -59,6 +83,7 @@ impl Requirements {
             ],
             Requirements::Moto => vec![root.join("tools/s3-requirements.txt")],
             Requirements::Models => vec![root.join("models/requirements.txt")],
+            Requirements::Independent => vec![root.join("conformance/peers/independent/requirements.txt")],
         }
     }
 
@@ -67,6 +92,7 @@ impl Requirements {
             Requirements::Peers => "peers",
             Requirements::Moto => "moto",
             Requirements::Models => "models",
+            Requirements::Independent => "independent",
         }
     }
 }
