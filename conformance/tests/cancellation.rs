@@ -3,12 +3,7 @@
 
 mod support;
 
-use std::{
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use contracts::coreservices::{
     ChatMessage, NumberMessage, PingRequest, PingResponse, StreamNumbersRequest, UploadNumbersResponse,
@@ -107,47 +102,6 @@ fn deadline<T>(request: &Request<T>) -> Option<Duration> {
     })
 }
 
-/// Every call, health's included, waits for a worker while it is answered.
-#[derive(Clone)]
-struct Pool<S> {
-    inner: S,
-    workers: Arc<Semaphore>,
-}
-
-impl<S, B> tower_service::Service<http::Request<B>> for Pool<S>
-where
-    S: tower_service::Service<http::Request<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (mut inner, workers) = (self.inner.clone(), self.workers.clone());
-        Box::pin(async move {
-            let _worker = workers.acquire_owned().await.expect("never closed");
-            inner.call(request).await
-        })
-    }
-}
-
-#[derive(Clone)]
-struct PoolLayer(Arc<Semaphore>);
-
-impl<S> tower_layer::Layer<S> for PoolLayer {
-    type Service = Pool<S>;
-
-    fn layer(&self, inner: S) -> Pool<S> {
-        Pool { inner, workers: self.0.clone() }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_sleeps_through_cancellation_fails_that_case_alone() {
     let workers = Arc::new(Semaphore::new(WORKERS));
@@ -164,7 +118,11 @@ async fn a_server_that_sleeps_through_cancellation_fails_that_case_alone() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = tonic::transport::Server::builder()
-        .layer(PoolLayer(workers))
+        // Every call, health's included, holds a worker while it is answered.
+        .layer(support::BeforeEachCall::new(move || {
+            let workers = workers.clone();
+            async move { workers.acquire_owned().await.expect("never closed") }
+        }))
         .add_service(health)
         .add_service(reflection)
         .add_service(service);
@@ -183,7 +141,7 @@ async fn a_server_that_sleeps_through_cancellation_fails_that_case_alone() {
 
     let case = "generic/coreservices.CoreServices/cancellation-frees-the-server";
     let failure =
-        support::verdict(&results, case).failure().expect("the fault is caught by its case").clone();
+        support::verdict(&results, case).failure().unwrap_or_else(|| panic!("the fault is caught by its case: {results:#?}")).clone();
     assert!(failure.actual.contains("got no answer"), "{failure:?}");
     let others: Vec<String> = results
         .iter()

@@ -4,12 +4,10 @@
 mod support;
 
 use std::{
-    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
@@ -36,49 +34,6 @@ impl calculator_server::Calculator for WedgesOnOverflow {
     }
 }
 
-/// Every call waits forever once the server is wedged.
-#[derive(Clone)]
-struct Wedge<S> {
-    inner: S,
-    wedged: Arc<AtomicBool>,
-}
-
-impl<S, B> tower_service::Service<http::Request<B>> for Wedge<S>
-where
-    S: tower_service::Service<http::Request<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (mut inner, wedged) = (self.inner.clone(), self.wedged.load(Ordering::SeqCst));
-        Box::pin(async move {
-            if wedged {
-                std::future::pending::<()>().await;
-            }
-            inner.call(request).await
-        })
-    }
-}
-
-#[derive(Clone)]
-struct WedgeLayer(Arc<AtomicBool>);
-
-impl<S> tower_layer::Layer<S> for WedgeLayer {
-    type Service = Wedge<S>;
-
-    fn layer(&self, inner: S) -> Wedge<S> {
-        Wedge { inner, wedged: self.0.clone() }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_case_after_which_the_target_stops_answering_fails_and_the_rest_do_not_run() {
     let wedged = Arc::new(AtomicBool::new(false));
@@ -90,7 +45,18 @@ async fn the_case_after_which_the_target_stops_answering_fails_and_the_rest_do_n
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = tonic::transport::Server::builder()
-        .layer(WedgeLayer(wedged.clone()))
+        // Every call, of every service, waits forever once it is wedged.
+        .layer(support::BeforeEachCall::new({
+            let wedged = wedged.clone();
+            move || {
+                let wedged = wedged.load(Ordering::SeqCst);
+                async move {
+                    if wedged {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }))
         .add_service(reflection)
         .add_service(calculator_server::CalculatorServer::new(WedgesOnOverflow { wedged }));
     tokio::spawn(router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)));

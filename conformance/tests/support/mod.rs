@@ -127,3 +127,70 @@ pub fn verdict<'a>(results: &'a [CaseResult], name: &str) -> &'a Verdict {
         .unwrap_or_else(|| panic!("no case {name} in {results:#?}"))
         .verdict
 }
+
+/// A tower layer for planted servers: `before` runs ahead of every call, of
+/// every service, and what it returns is held until the call is answered
+/// (a worker of a pool, say, or a lock that is never given back).
+pub struct BeforeEachCall<G>(Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, G> + Send + Sync>);
+
+// By hand: a derive would ask for `G: Clone`, and a permit is not.
+impl<G> Clone for BeforeEachCall<G> {
+    fn clone(&self) -> Self {
+        BeforeEachCall(self.0.clone())
+    }
+}
+
+impl<S: Clone, G> Clone for BeforeEach<S, G> {
+    fn clone(&self) -> Self {
+        BeforeEach { inner: self.inner.clone(), before: self.before.clone() }
+    }
+}
+
+impl<G> BeforeEachCall<G> {
+    pub fn new<F, Fut>(before: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = G> + Send + 'static,
+    {
+        BeforeEachCall(Arc::new(move || before().boxed()))
+    }
+}
+
+impl<S, G> tower_layer::Layer<S> for BeforeEachCall<G> {
+    type Service = BeforeEach<S, G>;
+
+    fn layer(&self, inner: S) -> BeforeEach<S, G> {
+        BeforeEach { inner, before: self.0.clone() }
+    }
+}
+
+/// The service [`BeforeEachCall`] wraps around another.
+pub struct BeforeEach<S, G> {
+    inner: S,
+    before: Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, G> + Send + Sync>,
+}
+
+impl<S, G, B> tower_service::Service<http::Request<B>> for BeforeEach<S, G>
+where
+    S: tower_service::Service<http::Request<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    G: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let (mut inner, before) = (self.inner.clone(), (self.before)());
+        async move {
+            let _held = before.await;
+            inner.call(request).await
+        }
+        .boxed()
+    }
+}
