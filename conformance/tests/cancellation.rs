@@ -140,8 +140,10 @@ async fn a_server_that_sleeps_through_cancellation_fails_that_case_alone() {
     let results = conformance::run(Arc::new(ctx), &selection).await;
 
     let case = "generic/coreservices.CoreServices/cancellation-frees-the-server";
-    let failure =
-        support::verdict(&results, case).failure().unwrap_or_else(|| panic!("the fault is caught by its case: {results:#?}")).clone();
+    let failure = support::verdict(&results, case)
+        .failure()
+        .unwrap_or_else(|| panic!("the fault is caught by its case: {results:#?}"))
+        .clone();
     assert!(failure.actual.contains("got no answer"), "{failure:?}");
     let others: Vec<String> = results
         .iter()
