@@ -17,8 +17,9 @@ use tonic::{Request, Response, Status, Streaming};
 /// server (grpcio's, say).
 const WORKERS: usize = 8;
 
-/// The longest a stream paces its values, so the damage wears off.
-const PACING: Duration = Duration::from_secs(3);
+/// The longest a stream paces its values, so the damage wears off: well
+/// past the suite's setup of the case and the tests' 2 s watchdog.
+const PACING: Duration = Duration::from_secs(6);
 
 /// CoreServices whose paced StreamNumbers keeps its worker, sleeping
 /// through every interval, after the client has gone: it honours deadlines,

@@ -70,10 +70,10 @@ pub(super) async fn cancel(
     }
 }
 
-/// Cancelled calls free what they held. On each of the service's methods,
-/// `IN_FLIGHT` calls with arbitrary requests are put in flight (streams
-/// opened and read to their first response, client streams waiting for
-/// more input), then all cancelled at once; then `BURST` plain calls at once
+/// Cancelled calls free what they held. On each of the service's methods
+/// in turn, `IN_FLIGHT` calls with arbitrary requests are put in flight
+/// (streams opened and read to their first response, client streams
+/// waiting for more input), then all are cancelled at once; then `BURST` plain calls at once
 /// must all end, with any status, within the watchdog. A server that keeps
 /// working for callers who left (sleeping through a paced stream, waiting
 /// on a stream that will never continue) runs out of workers here, and
@@ -86,17 +86,30 @@ pub(super) async fn cancellation_frees_the_server(ctx: Arc<Context>, service: Se
         TestRng::from_seed(RngAlgorithm::ChaCha, &crate::property::case_seed(ctx.settings.seed, &name)),
     );
     let generator = Generator::new().sizes(harness::arbitrary::Sizes::SMALL);
-    let mut calls = Vec::new();
-    for method in &methods {
-        let strategy = generator.message(&method.input());
-        for _ in 0..IN_FLIGHT {
-            let Ok(tree) = strategy.new_tree(&mut runner) else { continue };
-            calls.push(in_flight(&ctx, method.clone(), tree.current()));
-        }
+    // One method at a time, those whose requests end first: a client
+    // stream left waiting holds its worker in a thread-pool server, and
+    // opened first, such streams would keep the other methods' calls from
+    // ever starting, so there would be nothing of theirs to cancel.
+    let mut ordered = methods.clone();
+    ordered.sort_by_key(MethodDescriptor::is_client_streaming);
+    let waves: Vec<(MethodDescriptor, Vec<DynamicMessage>)> = ordered
+        .into_iter()
+        .map(|method| {
+            let strategy = generator.message(&method.input());
+            let requests = (0..IN_FLIGHT)
+                .filter_map(|_| strategy.new_tree(&mut runner).ok().map(|tree| tree.current()))
+                .collect();
+            (method, requests)
+        })
+        .collect();
+    drop(runner);
+    let mut held = Vec::new();
+    for (method, requests) in waves {
+        let calls = requests.into_iter().map(|request| in_flight(&ctx, method.clone(), request));
+        held.extend(join_all(calls).await);
     }
-    let in_flight: Vec<InFlight> = join_all(calls).await;
-    let cancelled = in_flight.len();
-    drop(in_flight);
+    let cancelled = held.len();
+    drop(held);
 
     let outcomes = burst(&ctx, &methods).await;
     let unanswered =
