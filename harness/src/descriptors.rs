@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use prost::Message;
-use prost_reflect::DescriptorPool;
-use prost_types::{FileDescriptorProto, FileDescriptorSet};
+use prost_reflect::{DescriptorPool, FileDescriptor};
+use prost_types::FileDescriptorProto;
 
 /// The contracts this toolkit ships, as compiled by `cargo xtask codegen`.
 pub fn embedded() -> DescriptorPool {
@@ -20,23 +20,71 @@ pub fn embedded() -> DescriptorPool {
 /// superset of the same message and reads the same way.
 pub fn from_file(path: &Path) -> Result<DescriptorPool> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let set = FileDescriptorSet::decode(bytes.as_slice())
+    let set = RawSet::decode(bytes.as_slice())
         .with_context(|| format!("{} is not a binary FileDescriptorSet", path.display()))?;
-    pool_from_files(set.file).with_context(|| {
+    let files = set.file.into_iter().map(File::decode).collect::<Result<Vec<_>>>()?;
+    pool_from_files(files).with_context(|| {
         format!("{} is an incomplete or invalid descriptor set (were imports included?)", path.display())
     })
 }
 
-/// Builds a pool from files in any order. prost-reflect 0.16 panics on
-/// `syntax = "editions"` files instead of returning an error; a harness that
-/// reads whatever a server sends must report that, not crash.
-pub(crate) fn pool_from_files(files: Vec<FileDescriptorProto>) -> Result<DescriptorPool> {
-    if let Some(file) = files.iter().find(|f| f.syntax() == "editions") {
-        bail!("{} uses protobuf editions, which this harness cannot read yet", file.name());
+/// One `.proto` file's descriptor as it came, encoded: what decoding it into
+/// `prost_types` would lose, extension options such as `buf.validate`
+/// rules, stays in it.
+#[derive(Debug, Clone)]
+pub struct File {
+    /// Its name, e.g. `calculator/calculator.proto`.
+    pub name: String,
+    /// The names of the files it imports.
+    pub dependencies: Vec<String>,
+    syntax: String,
+    encoded: Vec<u8>,
+}
+
+impl File {
+    /// Reads an encoded `FileDescriptorProto`, keeping the bytes.
+    pub fn decode(encoded: Vec<u8>) -> Result<File> {
+        let file =
+            FileDescriptorProto::decode(encoded.as_slice()).context("undecodable FileDescriptorProto")?;
+        Ok(File {
+            name: file.name().to_owned(),
+            dependencies: file.dependency.clone(),
+            syntax: file.syntax().to_owned(),
+            encoded,
+        })
     }
+
+    /// A file of a pool, with its options whole.
+    pub fn of(file: &FileDescriptor) -> File {
+        let proto = file.file_descriptor_proto();
+        File {
+            name: proto.name().to_owned(),
+            dependencies: proto.dependency.clone(),
+            syntax: proto.syntax().to_owned(),
+            encoded: file.encode_to_vec(),
+        }
+    }
+}
+
+/// A `FileDescriptorSet` whose files stay encoded.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawSet {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    file: Vec<Vec<u8>>,
+}
+
+/// Builds a pool from files in any order, extension options included.
+/// prost-reflect 0.16 panics on `syntax = "editions"` files instead of
+/// returning an error; a harness that reads whatever a server sends must
+/// report that, not crash.
+pub(crate) fn pool_from_files(files: Vec<File>) -> Result<DescriptorPool> {
+    if let Some(file) = files.iter().find(|f| f.syntax == "editions") {
+        bail!("{} uses protobuf editions, which this harness cannot read yet", file.name);
+    }
+    let set = RawSet { file: files.into_iter().map(|file| file.encoded).collect() }.encode_to_vec();
     let build = std::panic::catch_unwind(move || {
         let mut pool = DescriptorPool::new();
-        pool.add_file_descriptor_protos(files).map(|()| pool)
+        pool.decode_file_descriptor_set(set.as_slice()).map(|()| pool)
     });
     match build {
         Ok(result) => Ok(result?),

@@ -17,12 +17,11 @@ use std::{fmt, path::PathBuf};
 
 use anyhow::Result;
 use bytes::Bytes;
-use prost_reflect::{DescriptorPool, MessageDescriptor};
-use prost_types::FileDescriptorProto;
+use prost_reflect::{DescriptorPool, FileDescriptor, MessageDescriptor};
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::{CallError, CallOptions, DynamicClient, reflection, transport::RawChannel};
+use crate::{CallError, CallOptions, DynamicClient, descriptors::File, reflection, transport::RawChannel};
 
 /// Where a served service's schema came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +171,7 @@ fn fallback(pool: &mut DescriptorPool, name: &str, fallbacks: &Fallbacks) -> Res
     let mut conflicts = Vec::new();
     for (source, schema) in sources {
         let Some(service) = source.get_service_by_name(name) else { continue };
-        match add(pool, closure(service.parent_file().file_descriptor_proto(), source)) {
+        match add(pool, closure(&service.parent_file())) {
             Ok(grown) => {
                 *pool = grown;
                 return Ok(schema);
@@ -188,31 +187,27 @@ fn fallback(pool: &mut DescriptorPool, name: &str, fallbacks: &Fallbacks) -> Res
     Err(if conflicts.is_empty() { why.join("; ") } else { conflicts.join("; ") })
 }
 
-/// `file` and everything it imports, from `source`, imports first.
-fn closure(file: &FileDescriptorProto, source: &DescriptorPool) -> Vec<FileDescriptorProto> {
-    let mut ordered: Vec<FileDescriptorProto> = Vec::new();
-    fn visit(file: &FileDescriptorProto, source: &DescriptorPool, ordered: &mut Vec<FileDescriptorProto>) {
-        if ordered.iter().any(|known| known.name() == file.name()) {
+/// `file` and everything it imports, from its pool, imports first.
+fn closure(file: &FileDescriptor) -> Vec<File> {
+    fn visit(file: &FileDescriptor, ordered: &mut Vec<File>) {
+        if ordered.iter().any(|known| known.name == file.name()) {
             return;
         }
-        for dependency in &file.dependency {
-            if let Some(imported) = source.get_file_by_name(dependency) {
-                visit(imported.file_descriptor_proto(), source, ordered);
-            }
+        for imported in file.dependencies() {
+            visit(&imported, ordered);
         }
-        ordered.push(file.clone());
+        ordered.push(File::of(file));
     }
-    visit(file, source, &mut ordered);
+    let mut ordered = Vec::new();
+    visit(file, &mut ordered);
     ordered
 }
 
 /// `pool` with `files` added, skipping those it already has by name; `pool`
 /// itself is left alone when they do not fit.
-fn add(pool: &DescriptorPool, files: Vec<FileDescriptorProto>) -> Result<DescriptorPool> {
-    let new: Vec<FileDescriptorProto> =
-        files.into_iter().filter(|file| pool.get_file_by_name(file.name()).is_none()).collect();
-    let mut all: Vec<FileDescriptorProto> = pool.file_descriptor_protos().cloned().collect();
-    all.extend(new);
+fn add(pool: &DescriptorPool, files: Vec<File>) -> Result<DescriptorPool> {
+    let mut all: Vec<File> = pool.files().map(|file| File::of(&file)).collect();
+    all.extend(files.into_iter().filter(|file| pool.get_file_by_name(&file.name).is_none()));
     crate::descriptors::pool_from_files(all)
 }
 

@@ -12,15 +12,15 @@
 use std::collections::{BTreeSet, HashSet};
 
 use anyhow::{Context, Result, anyhow, bail};
-use prost::Message;
 use prost_reflect::DescriptorPool;
-use prost_types::FileDescriptorProto;
 use tonic::{Code, client::Grpc, transport::Channel};
 use tonic_prost::ProstCodec;
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, ServerReflectionResponse, server_reflection_request::MessageRequest,
     server_reflection_response::MessageResponse,
 };
+
+use crate::descriptors::File;
 
 /// Which reflection protocol a server answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +57,10 @@ pub struct Reflected {
 pub async fn fetch(channel: Channel) -> Result<Reflected> {
     let mut session = Session::open(channel).await?;
     let services = session.services.clone();
-    let mut files: Vec<FileDescriptorProto> = Vec::new();
+    let mut files: Vec<File> = Vec::new();
     for service in &services {
         for file in session.describe(service).await? {
-            if !files.iter().any(|known| known.name() == file.name()) {
+            if !files.iter().any(|known| known.name == file.name) {
                 files.push(file);
             }
         }
@@ -96,8 +96,8 @@ impl Session {
     }
 
     /// The file that defines `symbol` and every file it imports.
-    pub async fn describe(&mut self, symbol: &str) -> Result<Vec<FileDescriptorProto>> {
-        let mut files: Vec<FileDescriptorProto> = Vec::new();
+    pub async fn describe(&mut self, symbol: &str) -> Result<Vec<File>> {
+        let mut files: Vec<File> = Vec::new();
         let mut seen = HashSet::new();
         let answer = self
             .client
@@ -110,7 +110,7 @@ impl Session {
         loop {
             let missing: BTreeSet<String> = files
                 .iter()
-                .flat_map(|f| f.dependency.iter())
+                .flat_map(|f| f.dependencies.iter())
                 .filter(|d| !seen.contains(*d))
                 .cloned()
                 .collect();
@@ -171,18 +171,13 @@ impl Client {
     }
 }
 
-fn add_files(
-    answer: MessageResponse,
-    files: &mut Vec<FileDescriptorProto>,
-    seen: &mut HashSet<String>,
-) -> Result<()> {
+fn add_files(answer: MessageResponse, files: &mut Vec<File>, seen: &mut HashSet<String>) -> Result<()> {
     let MessageResponse::FileDescriptorResponse(response) = answer else {
         bail!("expected file descriptors, got {answer:?}");
     };
     for encoded in response.file_descriptor_proto {
-        let file =
-            FileDescriptorProto::decode(encoded.as_slice()).context("undecodable FileDescriptorProto")?;
-        if seen.insert(file.name().to_owned()) {
+        let file = File::decode(encoded)?;
+        if seen.insert(file.name.clone()) {
             files.push(file);
         }
     }

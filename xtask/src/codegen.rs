@@ -12,7 +12,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use prost::Message;
 
 /// Folder names under the proto root that hold no contracts.
 const SKIPPED_DIRS: &[&str] = &["src", "target"];
@@ -78,16 +77,16 @@ fn generate_into(proto_root: &Path, out_dir: &Path) -> Result<Vec<String>> {
     if files.is_empty() {
         bail!("no .proto files under {}", proto_root.display());
     }
-    let fds = protox::Compiler::new([proto_root])?
-        .include_imports(true)
-        .include_source_info(true)
+    let mut compiler = protox::Compiler::new([proto_root])?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler
         .open_files(&files)
         .map_err(|err| match err.file() {
             Some(file) => anyhow::anyhow!("{}: {err}", proto_root.join(file).display()),
             None => anyhow::anyhow!("{err}"),
         })
-        .context("compiling the contracts")?
-        .file_descriptor_set();
+        .context("compiling the contracts")?;
+    let fds = compiler.file_descriptor_set();
 
     tonic_prost_build::configure()
         .build_client(true)
@@ -98,8 +97,10 @@ fn generate_into(proto_root: &Path, out_dir: &Path) -> Result<Vec<String>> {
         .include_file("mod.rs")
         .compile_fds(fds.clone())
         .context("generating Rust from the descriptors")?;
-    // compile_fds does not write the descriptor set itself.
-    fs::write(out_dir.join("descriptor.bin"), fds.encode_to_vec())?;
+    // compile_fds does not write the descriptor set itself. Encoded by
+    // protox, not from `fds`: prost_types drop extension options (such as
+    // `buf.validate` rules), and reflection serves these bytes as they are.
+    fs::write(out_dir.join("descriptor.bin"), compiler.encode_file_descriptor_set())?;
 
     Ok(read_dir_files(out_dir)?.into_keys().collect())
 }
