@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::{
     Case, Failure, MethodDescriptor,
-    client::{Fault, Plan},
+    client::Plan,
     content::{Chunking, Content, chunking},
     expect_intact, succeed, upload_case,
 };
@@ -29,13 +29,8 @@ pub(super) fn cases(method: &MethodDescriptor) -> Vec<Case> {
                     async move {
                         let plans: Vec<Plan> = uploads
                             .into_iter()
-                            .map(|(size, chunking, seed)| Plan {
-                                key: store.fresh_key("concurrent"),
-                                content: Content { seed, size },
-                                chunking,
-                                expected_sha256: None,
-                                fault: Fault::None,
-                                wait_for_s3: false,
+                            .map(|(size, chunking, seed)| {
+                                Plan::clean(store.fresh_key("concurrent"), Content { seed, size }, chunking)
                             })
                             .collect();
                         let results = join_all(plans.iter().map(|plan| succeed(&ctx, plan.clone()))).await;
@@ -77,13 +72,8 @@ async fn concurrent_overwrites(
     let before = store.seed(&key, b"the object before the overwrites".to_vec()).await?;
     let plans: Vec<Plan> = uploads
         .into_iter()
-        .map(|(size, seed)| Plan {
-            key: key.clone(),
-            content: Content { seed, size },
-            chunking: Chunking { lengths: vec![1 << 20] },
-            expected_sha256: None,
-            fault: Fault::None,
-            wait_for_s3: false,
+        .map(|(size, seed)| {
+            Plan::clean(key.clone(), Content { seed, size }, Chunking { lengths: vec![1 << 20] })
         })
         .collect();
     let uploaded: Vec<Stored> = plans.iter().map(|plan| plan.content.stored()).collect();

@@ -57,12 +57,9 @@ struct MidUpload {
 impl MidUpload {
     fn plan(&self, key: String, fault: Fault) -> Plan {
         Plan {
-            key,
-            content: Content { seed: self.seed, size: self.size },
-            chunking: self.chunking.clone(),
-            expected_sha256: None,
             fault,
             wait_for_s3: self.wait_for_s3,
+            ..Plan::clean(key, Content { seed: self.seed, size: self.size }, self.chunking.clone())
         }
     }
 }

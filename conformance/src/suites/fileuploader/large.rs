@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{
     Case, Context, Failure, MethodDescriptor, Verdict,
-    client::{Fault, Plan},
+    client::Plan,
     content::{Chunking, Content},
     expect_intact, succeed, upload_case,
 };
@@ -24,14 +24,11 @@ async fn large(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdict {
     let outcome = async {
         let mut peaks = Vec::new();
         for size in [64u64 << 20, 1 << 30] {
-            let plan = Plan {
-                key: store.fresh_key("large"),
-                content: Content { seed: size, size },
-                chunking: Chunking { lengths: vec![1 << 20] },
-                expected_sha256: None,
-                fault: Fault::None,
-                wait_for_s3: false,
-            };
+            let plan = Plan::clean(
+                store.fresh_key("large"),
+                Content { seed: size, size },
+                Chunking { lengths: vec![1 << 20] },
+            );
             let started = std::time::Instant::now();
             let response = succeed(&ctx, plan.clone()).await?;
             let elapsed = started.elapsed();

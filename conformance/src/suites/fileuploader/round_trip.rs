@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use super::{
     Case, MethodDescriptor, Verdict,
-    client::{Fault, Plan},
+    client::Plan,
     content::{Chunking, Content, chunking},
     expect_intact, succeed, upload_case,
 };
@@ -34,14 +34,11 @@ pub(super) fn cases(method: &MethodDescriptor, part: u64) -> Vec<super::Case> {
                 reason: format!("{} stores keys of at most {max} bytes", store.label),
             };
         }
-        let plan = Plan {
-            key: longest_key(&store.fresh_key("longest-name")),
-            content: Content { seed: 3, size: 4096 },
-            chunking: Chunking::whole(),
-            expected_sha256: None,
-            fault: Fault::None,
-            wait_for_s3: false,
-        };
+        let plan = Plan::clean(
+            longest_key(&store.fresh_key("longest-name")),
+            Content { seed: 3, size: 4096 },
+            Chunking::whole(),
+        );
         verdict(
             async {
                 let response = succeed(&ctx, plan.clone()).await?;
@@ -76,12 +73,8 @@ fn round_trip(method: &MethodDescriptor, label: &str, size: u64) -> Case {
                 async move {
                     let content = Content { seed, size };
                     let plan = Plan {
-                        key: store.fresh_key("round-trip"),
-                        content,
-                        chunking,
                         expected_sha256: send_expected.then(|| hex::encode(content.stored().sha256)),
-                        fault: Fault::None,
-                        wait_for_s3: false,
+                        ..Plan::clean(store.fresh_key("round-trip"), content, chunking)
                     };
                     let response = succeed(&ctx, plan.clone()).await?;
                     expect_intact(&ctx, &store, &plan, &response).await
