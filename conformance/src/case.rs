@@ -43,6 +43,13 @@ impl Case {
         }
     }
 
+    /// A case of `suite` that is always skipped, for `reason`: it stands for
+    /// checks that cannot run, so that the report says why instead of
+    /// leaving them out.
+    pub fn skipped(suite: &str, name: impl Into<String>, reason: String) -> Self {
+        Case::new(suite, name, None, move |_| std::future::ready(Verdict::Skipped { reason: reason.clone() }))
+    }
+
     /// Runs the check, or skips it when its contract is not served.
     pub async fn run(&self, ctx: Arc<Context>) -> Verdict {
         if let Some(service) = &self.requires

@@ -15,7 +15,7 @@ use proptest::{
 use prost_reflect::{DynamicMessage, MethodDescriptor, ServiceDescriptor};
 use tonic::Code;
 
-use super::{code_of, describe, exchange, keeps_serving, plain_options, with_and_without};
+use super::{code_of, describe, keeps_serving, plain_call, plain_options, with_and_without};
 use crate::{context::Context, report::Verdict};
 
 /// Calls put in flight on each method before they are all cancelled.
@@ -153,15 +153,7 @@ pub(super) async fn cancellation_frees_the_server(ctx: Arc<Context>, service: Se
 
 /// `BURST` plain calls at once on `methods`, and how each ended.
 async fn burst(ctx: &Context, methods: &[MethodDescriptor]) -> Vec<Result<(), CallError>> {
-    let options = plain_options(ctx);
-    let calls = (0..BURST).map(|index| {
-        let (options, method) = (&options, &methods[index % methods.len()]);
-        async move {
-            let request = [DynamicMessage::new(method.input())];
-            exchange(ctx, method, &request, options).await.1
-        }
-    });
-    join_all(calls).await
+    join_all((0..BURST).map(|index| plain_call(ctx, &methods[index % methods.len()]))).await
 }
 
 /// A call kept open until dropped; dropping it cancels it.

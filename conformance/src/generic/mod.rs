@@ -53,20 +53,14 @@ pub fn cases(ctx: &Context) -> Vec<Case> {
             && !is_infrastructure(&service.name)
         {
             let reason = format!("no schema for {}: {why}", service.name);
-            cases.push(Case::new("generic", format!("generic/{}/methods", service.name), None, move |_| {
-                let reason = reason.clone();
-                async move { Verdict::Skipped { reason } }
-            }));
+            cases.push(Case::skipped("generic", format!("generic/{}/methods", service.name), reason));
         }
     }
     for name in &ctx.discovery.undetermined {
         let reason = format!(
             "without reflection, the target gives no sign whether it serves {name}: name the served services with --services"
         );
-        cases.push(Case::new("generic", format!("generic/{name}/methods"), None, move |_| {
-            let reason = reason.clone();
-            async move { Verdict::Skipped { reason } }
-        }));
+        cases.push(Case::skipped("generic", format!("generic/{name}/methods"), reason));
     }
     for service in ctx.served.services().filter(|s| ctx.services.contains(s.full_name())) {
         let name = service.full_name().to_owned();
@@ -190,18 +184,34 @@ fn code_of(outcome: &Result<(), CallError>) -> Option<Option<Code>> {
     outcome.as_ref().err().map(CallError::code)
 }
 
-/// A default request, once with `plain_options` and once with `variant`:
-/// some defaults are legitimately invalid for a contract, so checks judge
-/// the variant against this baseline rather than against OK.
+/// How a default request with `options` ends.
+async fn default_call(
+    ctx: &Context,
+    method: &MethodDescriptor,
+    options: &CallOptions,
+) -> Result<(), CallError> {
+    exchange(ctx, method, &[DynamicMessage::new(method.input())], options).await.1
+}
+
+/// How a plain call, a default request with `plain_options`, ends.
+async fn plain_call(ctx: &Context, method: &MethodDescriptor) -> Result<(), CallError> {
+    default_call(ctx, method, &plain_options(ctx)).await
+}
+
+/// Whether a call ended with UNIMPLEMENTED.
+fn is_unimplemented(outcome: &Result<(), CallError>) -> bool {
+    code_of(outcome) == Some(Some(Code::Unimplemented))
+}
+
+/// A plain call, then the same request with `variant`: some defaults are
+/// legitimately invalid for a contract, so checks judge the variant against
+/// this baseline rather than against OK.
 async fn with_and_without(
     ctx: &Context,
     method: &MethodDescriptor,
     variant: &CallOptions,
 ) -> (Result<(), CallError>, Result<(), CallError>) {
-    let request = [DynamicMessage::new(method.input())];
-    let (_, baseline) = exchange(ctx, method, &request, &plain_options(ctx)).await;
-    let (_, outcome) = exchange(ctx, method, &request, variant).await;
-    (baseline, outcome)
+    (plain_call(ctx, method).await, default_call(ctx, method, variant).await)
 }
 
 fn describe(outcome: &Result<(), CallError>) -> String {
@@ -228,22 +238,21 @@ fn requests_strategy(
 /// servers' reflection lists every service of a package) is a defect of its
 /// own, reported here rather than as odd answers in every other check.
 async fn implemented(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
-    let request = [DynamicMessage::new(method.input())];
-    match exchange(&ctx, &method, &request, &plain_options(&ctx)).await.1 {
-        Err(err) if err.code() == Some(Code::Unimplemented) => Verdict::failed(
+    let outcome = plain_call(&ctx, &method).await;
+    if is_unimplemented(&outcome) {
+        Verdict::failed(
             "an answer other than UNIMPLEMENTED from a method the server lists",
-            err.to_string(),
-        ),
-        _ => Verdict::Passed,
+            describe(&outcome),
+        )
+    } else {
+        Verdict::Passed
     }
 }
 
 /// The verdict of a check that needs the method implemented, when a plain
 /// call says it is not: skipped, pointing at the case that reports it.
 async fn unless_unimplemented(ctx: &Context, method: &MethodDescriptor) -> Option<Verdict> {
-    let request = [DynamicMessage::new(method.input())];
-    let outcome = exchange(ctx, method, &request, &plain_options(ctx)).await.1;
-    (outcome.err().and_then(|err| err.code()) == Some(Code::Unimplemented)).then(|| Verdict::Skipped {
+    is_unimplemented(&plain_call(ctx, method).await).then(|| Verdict::Skipped {
         reason: format!(
             "the method answers UNIMPLEMENTED to a plain call (see generic/{}/{}/implemented)",
             method.parent_service().full_name(),
@@ -288,9 +297,7 @@ async fn arbitrary_requests(ctx: Arc<Context>, method: MethodDescriptor) -> Verd
 
 /// After a hostile call, the server must still answer a plain one.
 async fn keeps_serving(ctx: &Context, method: &MethodDescriptor) -> Result<(), Failure> {
-    let options = plain_options(ctx);
-    let default = DynamicMessage::new(method.input());
-    let (_, outcome) = exchange(ctx, method, &[default], &options).await;
+    let outcome = plain_call(ctx, method).await;
     match &outcome {
         Err(CallError::Status(status)) if status.code() == Code::Unavailable => Err(Failure::new(
             "the server to keep serving",
