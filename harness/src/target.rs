@@ -87,7 +87,9 @@ impl Target {
                 break channel;
             }
             if started.elapsed() > startup_timeout {
-                kill_group(&child, "KILL").await;
+                if let Some(pid) = child.id() {
+                    signal_group(pid, "KILL").await;
+                }
                 bail!("the target command did not answer on port {port} within {startup_timeout:?}: {line}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -124,7 +126,9 @@ impl Target {
             return Ok(true);
         };
         let group = child.id();
-        kill_group(&child, "TERM").await;
+        if let Some(pid) = group {
+            signal_group(pid, "TERM").await;
+        }
         let started = Instant::now();
         let clean = match tokio::time::timeout(grace, child.wait()).await {
             Ok(status) => {
@@ -135,7 +139,8 @@ impl Target {
         };
         let mut emptied = false;
         while let Some(pid) = group {
-            if !group_alive(pid).await {
+            // Signal 0 only asks whether any process of the group is left.
+            if !signal_group(pid, "0").await {
                 emptied = true;
                 break;
             }
@@ -145,21 +150,11 @@ impl Target {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if !emptied && let Some(pid) = group {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status().await;
+            signal_group(pid, "KILL").await;
         }
         let _ = child.wait().await;
         Ok(clean && (emptied || group.is_none()))
     }
-}
-
-/// Whether any process of the group led by `pid` is still alive.
-async fn group_alive(pid: u32) -> bool {
-    Command::new("kill")
-        .args(["-0", "--", &format!("-{pid}")])
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|status| status.success())
 }
 
 impl Drop for Target {
@@ -188,8 +183,14 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-async fn kill_group(child: &Child, signal: &str) {
-    if let Some(pid) = child.id() {
-        let _ = Command::new("kill").args([&format!("-{signal}"), "--", &format!("-{pid}")]).status().await;
-    }
+/// Sends `signal` to the process group led by `pid`; whether any process
+/// of the group received it. By pid, not by `Child`: once the shell has
+/// been reaped, `Child` forgets its pid, while the group may live on.
+async fn signal_group(pid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{signal}"), "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|status| status.success())
 }
