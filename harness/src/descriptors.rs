@@ -74,18 +74,23 @@ struct RawSet {
 }
 
 /// Builds a pool from files in any order, extension options included.
-/// prost-reflect 0.16 panics on `syntax = "editions"` files instead of
-/// returning an error; a harness that reads whatever a server sends must
-/// report that, not crash.
 pub(crate) fn pool_from_files(files: Vec<File>) -> Result<DescriptorPool> {
+    extend(&DescriptorPool::new(), files)
+}
+
+/// `pool` with `files` added, in any order and extension options included;
+/// files it already has, by name, are skipped. `pool` itself is left alone,
+/// also when the files do not fit. prost-reflect 0.16 panics on
+/// `syntax = "editions"` files instead of returning an error; a harness that
+/// reads whatever a server sends must report that, not crash.
+pub(crate) fn extend(pool: &DescriptorPool, files: Vec<File>) -> Result<DescriptorPool> {
     if let Some(file) = files.iter().find(|f| f.syntax == "editions") {
         bail!("{} uses protobuf editions, which this harness cannot read yet", file.name);
     }
     let set = RawSet { file: files.into_iter().map(|file| file.encoded).collect() }.encode_to_vec();
-    let build = std::panic::catch_unwind(move || {
-        let mut pool = DescriptorPool::new();
-        pool.decode_file_descriptor_set(set.as_slice()).map(|()| pool)
-    });
+    let mut grown = pool.clone();
+    let build =
+        std::panic::catch_unwind(move || grown.decode_file_descriptor_set(set.as_slice()).map(|()| grown));
     match build {
         Ok(result) => Ok(result?),
         Err(_) => bail!("the descriptors could not be read (prost-reflect panicked on them)"),

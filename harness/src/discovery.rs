@@ -21,7 +21,12 @@ use prost_reflect::{DescriptorPool, FileDescriptor, MessageDescriptor};
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::{CallError, CallOptions, DynamicClient, descriptors::File, reflection, transport::RawChannel};
+use crate::{
+    CallError, CallOptions, DynamicClient,
+    descriptors::{self, File},
+    reflection,
+    transport::RawChannel,
+};
 
 /// Where a served service's schema came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +147,7 @@ pub async fn discover(
         let mut reflection_error = None;
         if let Ok(session) = &mut session {
             match session.describe(&name).await {
-                Ok(files) => match add(&pool, files) {
+                Ok(files) => match descriptors::extend(&pool, files) {
                     Ok(grown) if grown.get_service_by_name(&name).is_some() => {
                         pool = grown;
                         served.push(Served { name, schema: Ok(Schema::Reflection), reflection_error });
@@ -171,7 +176,7 @@ fn fallback(pool: &mut DescriptorPool, name: &str, fallbacks: &Fallbacks) -> Res
     let mut conflicts = Vec::new();
     for (source, schema) in sources {
         let Some(service) = source.get_service_by_name(name) else { continue };
-        match add(pool, closure(&service.parent_file())) {
+        match descriptors::extend(pool, closure(&service.parent_file())) {
             Ok(grown) => {
                 *pool = grown;
                 return Ok(schema);
@@ -201,14 +206,6 @@ fn closure(file: &FileDescriptor) -> Vec<File> {
     let mut ordered = Vec::new();
     visit(file, &mut ordered);
     ordered
-}
-
-/// `pool` with `files` added, skipping those it already has by name; `pool`
-/// itself is left alone when they do not fit.
-fn add(pool: &DescriptorPool, files: Vec<File>) -> Result<DescriptorPool> {
-    let mut all: Vec<File> = pool.files().map(|file| File::of(&file)).collect();
-    all.extend(files.into_iter().filter(|file| pool.get_file_by_name(&file.name).is_none()));
-    crate::descriptors::pool_from_files(all)
 }
 
 /// Without reflection: the candidates (the user's file, else the contracts)
