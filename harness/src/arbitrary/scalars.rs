@@ -65,11 +65,11 @@ impl Sizes {
     }
 }
 
-/// Where a small size ends.
-const SMALL_LEN: usize = 32;
+/// Where a small size ends: a small string's longest.
+const SMALL_LEN: usize = Sizes::SMALL.max_string_len;
 
 /// The boundary sizes up to `max`, ascending: 2^k - 1, 2^k and 2^k + 1 from
-/// 2^7, and `max`. Empty when `max` is below 127.
+/// 2^7, and `max`. Empty when `max` is itself small (`SMALL_LEN` or less).
 pub fn boundaries(max: usize) -> Vec<usize> {
     let mut sizes: Vec<usize> = (7..usize::BITS)
         .map(|k| 1usize << k)
@@ -116,7 +116,7 @@ fn strings(max: usize) -> BoxedStrategy<String> {
 fn byte_strings(max: usize) -> BoxedStrategy<Vec<u8>> {
     let mut arms = vec![
         (1, Just(Vec::new()).boxed()),
-        (6, collection::vec(any::<u8>(), 0..=max.min(SMALL_LEN * 2)).boxed()),
+        (6, collection::vec(any::<u8>(), 0..=max.min(Sizes::SMALL.max_bytes_len)).boxed()),
     ];
     let boundaries = boundaries(max);
     if !boundaries.is_empty() {
