@@ -13,8 +13,9 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-/// Folder names under the proto root that hold no contracts.
-const SKIPPED_DIRS: &[&str] = &["src", "target"];
+/// Folder names under the proto root that hold no contracts: the generated
+/// code, and imports copied in from elsewhere (see [`crate::protovalidate`]).
+const SKIPPED_DIRS: &[&str] = &["src", "target", "vendor"];
 
 /// The command a user runs to fix drift; printed by `check`.
 pub const FIX_COMMAND: &str = "cargo xtask codegen";
@@ -77,7 +78,8 @@ fn generate_into(proto_root: &Path, out_dir: &Path) -> Result<Vec<String>> {
     if files.is_empty() {
         bail!("no .proto files under {}", proto_root.display());
     }
-    let mut compiler = protox::Compiler::new([proto_root])?;
+    let validate_root = crate::protovalidate::materialize(proto_root)?;
+    let mut compiler = protox::Compiler::new([proto_root, &validate_root])?;
     compiler.include_imports(true).include_source_info(true);
     compiler
         .open_files(&files)
@@ -86,7 +88,10 @@ fn generate_into(proto_root: &Path, out_dir: &Path) -> Result<Vec<String>> {
             None => anyhow::anyhow!("{err}"),
         })
         .context("compiling the contracts")?;
-    let fds = compiler.file_descriptor_set();
+    // Rust only for the contracts: their imports (`buf.validate`, the
+    // well-known types) come from crates of their own.
+    let mut fds = compiler.file_descriptor_set();
+    fds.file.retain(|file| files.contains(&file.name().to_owned()));
 
     tonic_prost_build::configure()
         .build_client(true)
@@ -95,7 +100,7 @@ fn generate_into(proto_root: &Path, out_dir: &Path) -> Result<Vec<String>> {
         .bytes(".")
         .out_dir(out_dir)
         .include_file("mod.rs")
-        .compile_fds(fds.clone())
+        .compile_fds(fds)
         .context("generating Rust from the descriptors")?;
     // compile_fds does not write the descriptor set itself. Encoded by
     // protox, not from `fds`: prost_types drop extension options (such as

@@ -212,6 +212,7 @@ pub fn test() -> Result<()> {
     models_check(&python)?;
 
     step("buf lint");
+    crate::protovalidate::materialize(&project_root().join("proto"))?;
     let status = Command::new(&buf)
         .arg("lint")
         .current_dir(project_root().join("proto"))

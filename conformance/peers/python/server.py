@@ -267,8 +267,12 @@ SERVICERS = {
 def load_contracts(proto_root):
     """Generates message and service modules from the `.proto` files.
     `grpc.protos_and_services` finds files through sys.path, and registers
-    them in the default descriptor pool, which is what reflection serves."""
+    them in the default descriptor pool, which is what reflection serves.
+    `buf/validate/validate.proto`, which contracts import for their rules,
+    is where `cargo xtask` copies it from the prost-protovalidate-types
+    crate."""
     sys.path.append(str(proto_root))
+    sys.path.append(str(proto_root / "vendor" / "protovalidate"))
     return {key: grpc.protos_and_services(path) for key, (path, _) in CONTRACTS.items()}
 
 
