@@ -43,3 +43,9 @@ pub mod coreservices {
 pub mod inference {
     pub use crate::generated::inference::*;
 }
+
+/// The suite's method option: expectations in CEL (`conformance.v1.expectation`),
+/// which contracts import to state what their methods promise.
+pub mod expectations {
+    pub use crate::generated::conformance::v1::*;
+}

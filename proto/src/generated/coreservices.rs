@@ -210,6 +210,10 @@ pub mod core_services_client {
         /// Errors: OUT_OF_RANGE as soon as the running sum leaves the int64 range,
         /// even if later numbers would bring it back: a streaming server cannot
         /// know the future, so every prefix sum must fit.
+        ///
+        /// The prefix rule is checked by the suite in Rust: CEL has no fold, so it
+        /// cannot compute running sums. The expectation below covers the streams
+        /// where no prefix can overflow: at most 2^23 numbers of magnitude 2^40.
         pub async fn upload_numbers(
             &mut self,
             request: impl tonic::IntoStreamingRequest<Message = super::NumberMessage>,
@@ -310,6 +314,10 @@ pub mod core_services_server {
         /// Errors: OUT_OF_RANGE as soon as the running sum leaves the int64 range,
         /// even if later numbers would bring it back: a streaming server cannot
         /// know the future, so every prefix sum must fit.
+        ///
+        /// The prefix rule is checked by the suite in Rust: CEL has no fold, so it
+        /// cannot compute running sums. The expectation below covers the streams
+        /// where no prefix can overflow: at most 2^23 numbers of magnitude 2^40.
         async fn upload_numbers(
             &self,
             request: tonic::Request<tonic::Streaming<super::NumberMessage>>,

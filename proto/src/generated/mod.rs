@@ -2,6 +2,11 @@
 pub mod calculator {
     include!("calculator.rs");
 }
+pub mod conformance {
+    pub mod v1 {
+        include!("conformance.v1.rs");
+    }
+}
 pub mod coreservices {
     include!("coreservices.rs");
 }
