@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod health;
 pub mod memory;
 pub mod reflection;
+pub mod rules;
 pub mod target;
 pub mod text;
 pub mod transport;

@@ -69,6 +69,7 @@ pub struct Generator {
     max_depth: u32,
     sizes: Sizes,
     overrides: HashMap<String, Factory>,
+    literals: Vec<i128>,
 }
 
 impl Default for Generator {
@@ -93,7 +94,7 @@ impl Generator {
     /// Depth 3 and the default [`Sizes`]: mostly small values, sometimes a
     /// boundary up to 64 KiB, 256 elements, 1 MiB a message.
     pub fn new() -> Self {
-        Generator { max_depth: 3, sizes: Sizes::default(), overrides: HashMap::new() }
+        Generator { max_depth: 3, sizes: Sizes::default(), overrides: HashMap::new(), literals: Vec::new() }
     }
 
     /// How large values may grow.
@@ -125,6 +126,19 @@ impl Generator {
     /// The most bytes in a generated `bytes` value.
     pub fn max_bytes_len(mut self, n: usize) -> Self {
         self.sizes.max_bytes_len = n;
+        self
+    }
+
+    /// Integers the contract itself names (in its rules and expectations),
+    /// which integer fields then draw often, with their neighbours and
+    /// their negations: a boundary a contract states is where a server is
+    /// most likely to be off by one, and random values never land on it.
+    pub fn literals(mut self, literals: impl IntoIterator<Item = i128>) -> Self {
+        let mut values: Vec<i128> =
+            literals.into_iter().flat_map(|n| [n, n - 1, n + 1, -n, -n - 1, -n + 1]).collect();
+        values.sort_unstable();
+        values.dedup();
+        self.literals = values;
         self
     }
 
@@ -332,13 +346,25 @@ impl Builder<'_> {
                 Some(
                     Union::new_weighted(vec![
                         (1, Just(field.default_value()).boxed()),
-                        (5, scalars::scalar(&kind, &self.sizes(small))),
+                        (5, self.scalar(&kind, small)),
                     ])
                     .boxed(),
                 )
             }
-            kind => Some(scalars::scalar(&kind, &self.sizes(small))),
+            kind => Some(self.scalar(&kind, small)),
         }
+    }
+
+    /// A scalar of `kind`, integers drawing the generator's literals a
+    /// quarter of the time.
+    fn scalar(&self, kind: &Kind, small: bool) -> BoxedStrategy<Value> {
+        let drawn = scalars::scalar(kind, &self.sizes(small));
+        let fitting: Vec<Value> =
+            self.generator.literals.iter().filter_map(|n| scalars::integer(kind, *n)).collect();
+        if fitting.is_empty() {
+            return drawn;
+        }
+        Union::new_weighted(vec![(3, drawn), (1, proptest::sample::select(fitting).boxed())]).boxed()
     }
 
     /// Values for one element of a repeated field, or one value of a map
@@ -354,7 +380,7 @@ impl Builder<'_> {
         };
         match kind {
             Kind::Message(desc) => self.nested(&desc, remaining, true),
-            kind => Some(scalars::scalar(&kind, &self.sizes(true))),
+            kind => Some(self.scalar(&kind, true)),
         }
     }
 

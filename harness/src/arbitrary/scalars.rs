@@ -266,6 +266,17 @@ pub(super) fn scalar(kind: &Kind, sizes: &Sizes) -> BoxedStrategy<Value> {
     }
 }
 
+/// `value` as a value of integer `kind`, when it is one and the value fits.
+pub fn integer(kind: &Kind, value: i128) -> Option<Value> {
+    Some(match kind {
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(value.try_into().ok()?),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(value.try_into().ok()?),
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(value.try_into().ok()?),
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(value.try_into().ok()?),
+        _ => return None,
+    })
+}
+
 /// Numbers that servers use as sizes and counts get wrong at: 2^k - 1, 2^k
 /// and 2^k + 1 for k from 7 to 16.
 fn count_edges() -> impl Iterator<Item = u32> {
