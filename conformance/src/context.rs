@@ -75,6 +75,9 @@ pub struct Context {
     pub discovery: Discovery,
     /// Command-line knobs.
     pub settings: Settings,
+    /// Judges messages by the `buf.validate` rules in `served`, caching
+    /// what it compiles.
+    pub rules: std::sync::Arc<harness::rules::Rules>,
     /// Starts another instance of the target with one thing changed; `None`
     /// for a target the suite did not start.
     pub launcher: Option<Launcher>,

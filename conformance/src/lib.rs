@@ -11,6 +11,7 @@
 
 pub mod case;
 pub mod context;
+pub mod declared;
 mod gate;
 pub mod generic;
 #[cfg(feature = "images")]
@@ -73,6 +74,7 @@ pub async fn connect(
         services,
         discovery,
         settings,
+        rules: Default::default(),
         launcher: None,
         target_process_group: None,
         #[cfg(feature = "s3")]
@@ -86,6 +88,7 @@ pub async fn connect(
 pub fn all_cases(ctx: &Context) -> Vec<Case> {
     let mut cases = smoke::cases(ctx);
     cases.extend(generic::cases(ctx));
+    cases.extend(declared::cases(ctx));
     cases.extend(suites::cases(ctx));
     cases
 }

@@ -66,7 +66,7 @@ impl Verdict {
 /// One named check and its verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseResult {
-    /// Stable name, e.g. `calculator.Calculator/Cube/cube-in-range`.
+    /// Stable name, e.g. `declared/calculator.Calculator/Cube/expect/exact-cube`.
     pub name: String,
     /// The suite the case belongs to: a service name, or `generic`.
     pub suite: String,

@@ -98,9 +98,10 @@ async fn failure_with(
 
 #[tokio::test]
 async fn a_server_that_truncates_long_text() {
-    let failure = failure_of(Fault::TruncatesLongText, "coreservices.CoreServices/Ping/echoes").await;
-    assert!(failure.expected.starts_with("message = "), "{failure:?}");
-    assert!(failure.actual.len() < failure.expected.len(), "the echo came back shorter: {failure:?}");
+    let failure =
+        failure_of(Fault::TruncatesLongText, "declared/coreservices.CoreServices/Ping/expect/echo").await;
+    assert!(failure.expected.contains("response.message == request.message"), "{failure:?}");
+    assert!(failure.actual.starts_with("it is false"), "{failure:?}");
     assert_eq!(failure.note, None, "shrinking finished");
 }
 
@@ -113,8 +114,12 @@ async fn shrinking_cut_short_says_so() {
         shrink_time: std::time::Duration::ZERO,
         ..support::settings()
     };
-    let failure =
-        failure_with(Fault::TruncatesLongText, "coreservices.CoreServices/Ping/echoes", settings).await;
+    let failure = failure_with(
+        Fault::TruncatesLongText,
+        "declared/coreservices.CoreServices/Ping/expect/echo",
+        settings,
+    )
+    .await;
     let note = failure.note.expect("a note");
     assert!(note.contains("shrinking stopped at its bound of 0 s (--shrink-secs)"), "{note}");
 }

@@ -39,7 +39,7 @@ const ARBITRARY_DEADLINE: Duration = Duration::from_millis(20);
 const MAX_RESPONSES: usize = 64;
 const INFRASTRUCTURE: &[&str] = &["grpc.health.v1.", "grpc.reflection."];
 
-fn is_infrastructure(service: &str) -> bool {
+pub(crate) fn is_infrastructure(service: &str) -> bool {
     INFRASTRUCTURE.iter().any(|prefix| service.starts_with(prefix))
 }
 
@@ -123,6 +123,18 @@ pub(crate) async fn exchange(
     requests: &[DynamicMessage],
     options: &CallOptions,
 ) -> (Vec<DynamicMessage>, Result<(), CallError>) {
+    exchange_up_to(ctx, method, requests, options, MAX_RESPONSES).await
+}
+
+/// [`exchange`], stopping after `max_responses`: the call is cancelled
+/// then, and counts as OK.
+pub(crate) async fn exchange_up_to(
+    ctx: &Context,
+    method: &MethodDescriptor,
+    requests: &[DynamicMessage],
+    options: &CallOptions,
+    max_responses: usize,
+) -> (Vec<DynamicMessage>, Result<(), CallError>) {
     let mut client = ctx.client();
     let opened = match (method.is_client_streaming(), method.is_server_streaming()) {
         (false, _) => match requests.first() {
@@ -140,7 +152,7 @@ pub(crate) async fn exchange(
     };
     let mut responses = Vec::new();
     loop {
-        if responses.len() == MAX_RESPONSES {
+        if responses.len() == max_responses {
             // Enough seen; dropping the stream cancels the call.
             return (responses, Ok(()));
         }

@@ -2,7 +2,6 @@
 //! them. Each suite binds to its contract by fully qualified service name and
 //! is skipped, never passed, when the target does not serve it.
 
-mod calculator;
 mod coreservices;
 #[cfg(feature = "s3")]
 mod fileuploader;
@@ -11,7 +10,6 @@ mod imagem;
 #[cfg(feature = "images")]
 mod inference;
 mod streaming;
-mod uploader;
 
 use std::{fmt::Debug, sync::Arc, time::Duration};
 
@@ -27,10 +25,8 @@ use crate::{
 
 /// Every contract suite's cases.
 pub fn cases(ctx: &Context) -> Vec<Case> {
-    let mut cases: Vec<Case> = [calculator::cases, streaming::cases, coreservices::cases, uploader::cases]
-        .iter()
-        .flat_map(|suite| suite(ctx))
-        .collect();
+    let mut cases: Vec<Case> =
+        [streaming::cases, coreservices::cases].iter().flat_map(|suite| suite(ctx)).collect();
     #[cfg(feature = "s3")]
     cases.extend(fileuploader::cases(ctx));
     #[cfg(not(feature = "s3"))]
