@@ -95,7 +95,9 @@ impl fmt::Display for CaseResult {
                 let label = if self.known_failing { "XFAIL" } else { "FAIL" };
                 writeln!(f, "{label} {}", self.name)?;
                 writeln!(f, "    expected: {}", failure.expected)?;
-                write!(f, "    actual:   {}", failure.actual)?;
+                // Evidence that spans lines (an expectation's variables)
+                // stays inside the failure's block.
+                write!(f, "    actual:   {}", failure.actual.replace('\n', "\n      "))?;
                 if let Some(input) = &failure.input {
                     write!(f, "\n    input (shrunk):")?;
                     for line in input.lines() {

@@ -32,7 +32,10 @@ pub fn buf_curl(ctx: &Context, method: &MethodDescriptor, requests: &[DynamicMes
 pub fn text(messages: &[DynamicMessage]) -> String {
     match messages {
         [] => "(no messages)".to_owned(),
-        [one] => harness::text::to_text(one),
+        [one] => match harness::text::to_text(one) {
+            text if text.is_empty() => "(every field unset)".to_owned(),
+            text => text,
+        },
         many => many
             .iter()
             .enumerate()

@@ -15,6 +15,7 @@ pub mod fileuploader;
 pub mod imagem;
 pub mod inference;
 mod limits;
+mod rules;
 pub mod s3;
 pub mod server;
 pub mod streaming;

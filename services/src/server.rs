@@ -99,6 +99,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Shutdown> {
     let inference = load_inference(&config).await?;
+    prepare_rules().await?;
     serve_loaded(listener, config, inference, shutdown).await
 }
 
@@ -111,6 +112,17 @@ async fn load_inference(config: &Config) -> Result<Option<Engine>> {
         .context("loading the inference model panicked")?
         .context("inference.InferenceMethods")?;
     Ok(Some(engine))
+}
+
+/// Compiles the contracts' rules before the first call, which would
+/// otherwise pay for it out of its deadline.
+async fn prepare_rules() -> Result<()> {
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(crate::rules::prepare)
+        .await
+        .context("compiling the contracts' rules panicked")?;
+    tracing::debug!(elapsed = ?started.elapsed(), "compiled the contracts' rules");
+    Ok(())
 }
 
 async fn serve_loaded(
@@ -253,6 +265,7 @@ pub async fn spawn(config: Config) -> Result<RunningServer> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.context("binding 127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let inference = load_inference(&config).await?;
+    prepare_rules().await?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve_loaded(listener, config, inference, async {
         let _ = stopped.await;

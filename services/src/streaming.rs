@@ -11,10 +11,6 @@ use tonic::{Request, Response, Status};
 
 use crate::deadline::{self, ResponseStream};
 
-/// Most values one call may ask for; larger ranges are INVALID_ARGUMENT, so a
-/// single request cannot pin the server for hours.
-pub const MAX_VALUES: i128 = 1_000_000;
-
 /// Stateless. The response stream is lazy: nothing is computed ahead of the
 /// client, and dropping it (cancellation, deadline) stops the work at once.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,18 +32,11 @@ impl number_streamer_server::NumberStreamer for NumberStreamer {
         request: Request<StreamRequest>,
     ) -> Result<Response<Self::StreamNumbersStream>, Status> {
         let deadline = deadline::from_metadata(request.metadata());
-        let StreamRequest { start, end, interval_ms } = request.into_inner();
-        if start > end {
-            return Err(Status::invalid_argument(format!(
-                "start ({start}) must not be greater than end ({end})"
-            )));
-        }
-        let count = i128::from(end) - i128::from(start) + 1;
-        if count > MAX_VALUES {
-            return Err(Status::invalid_argument(format!(
-                "the range {start}..={end} holds {count} values; at most {MAX_VALUES} are allowed"
-            )));
-        }
+        let request = request.into_inner();
+        // A reversed range, or one of more than 1,000,000 values (so that a
+        // single request cannot pin the server for hours), breaks a rule.
+        crate::rules::check(&request, "streaming.StreamRequest")?;
+        let StreamRequest { start, end, interval_ms } = request;
         let values = paced(start..=end, interval_ms).map(|value| Ok(NumberResponse { value }));
         Ok(Response::new(deadline::bounded(values, deadline)))
     }

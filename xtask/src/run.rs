@@ -76,6 +76,8 @@ pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
     step("building the conformance suite and our services");
     let mut features = Vec::new();
     cargo(build(&features), &[])?;
+    // The Python peers compile the contracts, which import it, when they start.
+    crate::protovalidate::materialize(&project_root().join("proto"))?;
     let mut runs = vec![("the target you named", args.to_vec())];
     for peer in peers {
         let mut with_peer = vec!["--target-cmd".to_owned(), peer.command()?];

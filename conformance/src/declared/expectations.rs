@@ -181,17 +181,20 @@ impl Call<'_> {
         let text = |messages: &[DynamicMessage]| crate::reproduce::text(messages);
         let uses = |name: &str| references.has_variable(name);
         if uses("request") {
-            lines.push(format!("request: {}", text(&self.requests[..self.requests.len().min(1)])));
+            lines.push(format!(
+                "request:\n  {}",
+                indented(&text(&self.requests[..self.requests.len().min(1)]))
+            ));
         }
         if uses("requests") {
-            lines.push(format!("requests ({}): {}", self.requests.len(), text(self.requests)));
+            lines.push(format!("requests ({}):\n  {}", self.requests.len(), indented(&text(self.requests))));
         }
         if let Some((responses, outcome)) = self.ended {
             if uses("response") {
-                lines.push(format!("response: {}", text(&responses[..responses.len().min(1)])));
+                lines.push(format!("response:\n  {}", indented(&text(&responses[..responses.len().min(1)]))));
             }
             if uses("responses") {
-                lines.push(format!("responses ({}): {}", responses.len(), text(responses)));
+                lines.push(format!("responses ({}):\n  {}", responses.len(), indented(&text(responses))));
             }
             if uses("status") {
                 lines.push(format!("status: {}", describe(outcome)));
@@ -199,6 +202,11 @@ impl Call<'_> {
         }
         lines.join("\n")
     }
+}
+
+/// `text` with its later lines indented under its first.
+fn indented(text: &str) -> String {
+    text.replace('\n', "\n  ")
 }
 
 /// How a call ended, for reports.

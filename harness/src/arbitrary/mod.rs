@@ -70,6 +70,7 @@ pub struct Generator {
     sizes: Sizes,
     overrides: HashMap<String, Factory>,
     literals: Vec<i128>,
+    always_set: std::collections::HashSet<String>,
 }
 
 impl Default for Generator {
@@ -94,7 +95,13 @@ impl Generator {
     /// Depth 3 and the default [`Sizes`]: mostly small values, sometimes a
     /// boundary up to 64 KiB, 256 elements, 1 MiB a message.
     pub fn new() -> Self {
-        Generator { max_depth: 3, sizes: Sizes::default(), overrides: HashMap::new(), literals: Vec::new() }
+        Generator {
+            max_depth: 3,
+            sizes: Sizes::default(),
+            overrides: HashMap::new(),
+            literals: Vec::new(),
+            always_set: Default::default(),
+        }
     }
 
     /// How large values may grow.
@@ -139,6 +146,14 @@ impl Generator {
         values.sort_unstable();
         values.dedup();
         self.literals = values;
+        self
+    }
+
+    /// Sets the explicit-presence field `full_name` in every message, as a
+    /// proto2 `required` field is: for a contract's rule that says it must
+    /// be present.
+    pub fn always_set(mut self, full_name: &str) -> Self {
+        self.always_set.insert(full_name.to_owned());
         self
     }
 
@@ -285,7 +300,7 @@ impl Builder<'_> {
         }
 
         let value = self.singular(field, remaining, small);
-        if field.is_required() {
+        if field.is_required() || self.generator.always_set.contains(field.full_name()) {
             let value = value.unwrap_or_else(|| {
                 let Kind::Message(desc) = field.kind() else {
                     unreachable!("only message fields can run out of depth")

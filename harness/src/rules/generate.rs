@@ -3,8 +3,9 @@
 //!
 //! Random values rarely land inside a narrow range and almost never on its
 //! edge, where servers get things wrong. For each singular field whose
-//! rules state an integer range (`const`, `in`, `gt`/`gte`/`lt`/`lte`) or a
-//! string or bytes length (`len`, `min_len`, `max_len`), the generator
+//! rules state an integer range (`const`, `in`, `gt`/`gte`/`lt`/`lte`), a
+//! string or bytes length (`len`, `min_len`, `max_len`) or a string
+//! `pattern` (drawn from the regular expression), the generator
 //! draws from the range itself: its bounds, the values next to them, small
 //! values and anything between, shrinking towards the lower bound. The same
 //! reading gives, for [`breakers`], the values just outside.
@@ -27,6 +28,10 @@ enum Allowed {
     OneOf(Vec<i128>),
     /// A string of this many chars, or bytes of this many bytes.
     Length { lo: usize, hi: Option<usize> },
+    /// A string matching this regular expression (anchors removed).
+    Pattern(String),
+    /// One of these enum numbers.
+    Enum(Vec<i128>),
 }
 
 /// `generator`, drawing every field of `desc` (and of the messages it
@@ -40,11 +45,17 @@ pub fn within_rules(mut generator: Generator, desc: &MessageDescriptor) -> Gener
         }
         for field in desc.fields() {
             if let Kind::Message(inner) = field.kind() {
+                if !field.is_list() && !field.is_map() && required(&field) {
+                    generator = generator.always_set(field.full_name());
+                }
                 pending.push(inner);
                 continue;
             }
             if field.is_list() || field.is_map() {
                 continue;
+            }
+            if field.supports_presence() && required(&field) {
+                generator = generator.always_set(field.full_name());
             }
             if let Some(allowed) = allowed(&field) {
                 let kind = field.kind();
@@ -80,6 +91,13 @@ pub fn breakers(desc: &MessageDescriptor) -> Vec<(FieldDescriptor, Value)> {
                     .filter_map(|v| integer(&kind, v))
                     .collect()
             }
+            // What breaks a pattern depends on it; drawing at random and
+            // filtering finds it.
+            Allowed::Pattern(_) => Vec::new(),
+            Allowed::Enum(list) => {
+                let outside = list.iter().max().map_or(1, |m| m + 1);
+                i32::try_from(outside).map(|n| vec![Value::EnumNumber(n)]).unwrap_or_default()
+            }
             Allowed::Length { lo, hi } => {
                 let lengths = [lo.checked_sub(1), hi.map(|h| h + 1)];
                 lengths.into_iter().flatten().map(|len| of_length(&kind, len)).collect()
@@ -109,13 +127,21 @@ pub fn breaking(
         .boxed()
 }
 
+/// Whether `field`'s rules say it must be set.
+fn required(field: &FieldDescriptor) -> bool {
+    field_rules(field)
+        .and_then(|rules| rules.get_field_by_name("required").and_then(|v| v.as_bool()))
+        .unwrap_or(false)
+}
+
 /// What `field`'s rules allow, when they say it in a way read here.
 fn allowed(field: &FieldDescriptor) -> Option<Allowed> {
     let rules = field_rules(field)?;
     let kind = field.kind();
-    let (name, min, max) = match kind {
+    let (name, min, max) = match &kind {
         Kind::String => ("string", 0, 0),
         Kind::Bytes => ("bytes", 0, 0),
+        Kind::Enum(_) => ("enum", 0, 0),
         _ => integer_type(&kind)?,
     };
     if !rules.has_field_by_name(name) {
@@ -123,37 +149,111 @@ fn allowed(field: &FieldDescriptor) -> Option<Allowed> {
     }
     let typed = rules.get_field_by_name(name)?.as_message()?.clone();
     let get = |key: &str| typed.has_field_by_name(key).then(|| typed.get_field_by_name(key)).flatten();
-    if matches!(kind, Kind::String | Kind::Bytes) {
-        // Only when length is all they say: a length alone would not meet
-        // a pattern or a prefix.
-        let set: Vec<String> = typed.fields().map(|(f, _)| f.name().to_owned()).collect();
-        if set.iter().any(|name| !matches!(name.as_str(), "len" | "min_len" | "max_len")) {
-            return None;
-        }
-        let len = |key: &str| get(key).and_then(|v| v.as_u64()).map(|v| v as usize);
-        return match len("len") {
-            Some(exact) => Some(Allowed::Length { lo: exact, hi: Some(exact) }),
-            None => {
-                let lo = len("min_len").unwrap_or(0);
-                let hi = len("max_len");
-                (hi.is_none_or(|hi| lo <= hi)).then_some(Allowed::Length { lo, hi })
-            }
-        };
-    }
+    let set: Vec<String> = typed.fields().map(|(f, _)| f.name().to_owned()).collect();
     let int = |key: &str| get(key).as_deref().and_then(as_integer);
-    if let Some(value) = int("const") {
-        return Some(Allowed::OneOf(vec![value]));
+    let list = |key: &str| {
+        get(key).and_then(|v| v.as_list().map(|l| l.iter().filter_map(as_integer).collect::<Vec<_>>()))
+    };
+    match &kind {
+        Kind::String | Kind::Bytes
+            if set.iter().all(|k| matches!(k.as_str(), "len" | "min_len" | "max_len")) =>
+        {
+            let len = |key: &str| get(key).and_then(|v| v.as_u64()).map(|v| v as usize);
+            match len("len") {
+                Some(exact) => Some(Allowed::Length { lo: exact, hi: Some(exact) }),
+                None => {
+                    let lo = len("min_len").unwrap_or(0);
+                    let hi = len("max_len");
+                    (hi.is_none_or(|hi| lo <= hi)).then_some(Allowed::Length { lo, hi })
+                }
+            }
+        }
+        Kind::String => {
+            // A regular expression for what the rules say; lengths and
+            // anything else are left to filtering. Unless proptest cannot
+            // draw from it (look-arounds, say).
+            let text = |key: &str| get(key).and_then(|v| v.as_str().map(str::to_owned));
+            let flag = |key: &str| get(key).and_then(|v| v.as_bool()).unwrap_or(false);
+            let pattern = match text("pattern") {
+                Some(pattern) => unanchored(&pattern),
+                None => match FORMATS.iter().find(|(key, _)| flag(key)) {
+                    Some((_, regex)) => (*regex).to_owned(),
+                    None if ["prefix", "suffix", "contains"].iter().any(|k| set.iter().any(|s| s == k)) => {
+                        let part = |key: &str| text(key).map(|t| literal(&t)).unwrap_or_default();
+                        format!(
+                            "{}[ -~]{{0,12}}{}[ -~]{{0,12}}{}",
+                            part("prefix"),
+                            part("contains"),
+                            part("suffix")
+                        )
+                    }
+                    None => return None,
+                },
+            };
+            proptest::string::string_regex(&pattern).is_ok().then_some(Allowed::Pattern(pattern))
+        }
+        Kind::Bytes => None,
+        Kind::Enum(desc) => {
+            let values = match (int("const"), list("in")) {
+                (Some(value), _) => vec![value],
+                (None, Some(list)) if !list.is_empty() => list,
+                _ if get("defined_only").and_then(|v| v.as_bool()) == Some(true) => {
+                    desc.values().map(|v| i128::from(v.number())).collect()
+                }
+                _ => return None,
+            };
+            Some(Allowed::Enum(values))
+        }
+        _ => {
+            if let Some(value) = int("const") {
+                return Some(Allowed::OneOf(vec![value]));
+            }
+            if let Some(list) = list("in")
+                && !list.is_empty()
+            {
+                return Some(Allowed::OneOf(list));
+            }
+            let lo = int("gte").or_else(|| int("gt").map(|v| v + 1)).unwrap_or(min).max(min);
+            let hi = int("lte").or_else(|| int("lt").map(|v| v - 1)).unwrap_or(max).min(max);
+            // gt above lt means "outside the range", which is not one interval.
+            ((lo, hi) != (min, max) && lo <= hi).then_some(Allowed::Range { lo, hi, min, max })
+        }
     }
-    if let Some(list) =
-        get("in").and_then(|v| v.as_list().map(|l| l.iter().filter_map(as_integer).collect::<Vec<_>>()))
-        && !list.is_empty()
-    {
-        return Some(Allowed::OneOf(list));
+}
+
+/// Regular expressions for the string formats, drawing plain examples of
+/// each: what a server must accept, not the format's every corner.
+const FORMATS: &[(&str, &str)] = &[
+    ("uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("tuuid", "[0-9a-f]{32}"),
+    ("email", "[a-z][a-z0-9]{0,7}@[a-z]{1,8}[.](com|org|net)"),
+    ("hostname", "[a-z][a-z0-9]{0,7}([.][a-z][a-z0-9]{0,7}){0,2}"),
+    ("ip", "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])([.](25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}"),
+    (
+        "ipv4",
+        "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])([.](25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}",
+    ),
+    ("ipv6", "[0-9a-f]{1,4}(:[0-9a-f]{1,4}){7}"),
+    ("uri", "https://[a-z]{1,8}[.](com|org)(/[a-z0-9]{1,8}){0,3}"),
+    ("uri_ref", "/[a-z0-9]{1,8}(/[a-z0-9]{1,8}){0,3}"),
+];
+
+/// A regular expression matching exactly `text`: letters and digits as
+/// they are, everything else by its code point.
+fn literal(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_string() } else { format!("\\x{{{:X}}}", u32::from(c)) })
+        .collect()
+}
+
+/// `pattern` without a leading `^` and a trailing `$`, which proptest's
+/// regex strategies cannot draw; what they draw then matches either way.
+fn unanchored(pattern: &str) -> String {
+    let pattern = pattern.strip_prefix('^').unwrap_or(pattern);
+    match pattern.strip_suffix('$') {
+        Some(inner) if !inner.ends_with('\\') => inner.to_owned(),
+        _ => pattern.to_owned(),
     }
-    let lo = int("gte").or_else(|| int("gt").map(|v| v + 1)).unwrap_or(min).max(min);
-    let hi = int("lte").or_else(|| int("lt").map(|v| v - 1)).unwrap_or(max).min(max);
-    // gt above lt means "outside the range", which is not one interval.
-    ((lo, hi) != (min, max) && lo <= hi).then_some(Allowed::Range { lo, hi, min, max })
 }
 
 /// The rules' name for an integer kind, and the kind's bounds.
@@ -196,6 +296,15 @@ fn of_length(kind: &Kind, len: usize) -> Value {
 /// Values `allowed` allows, for a field of `kind`.
 fn inside(allowed: &Allowed, kind: &Kind) -> BoxedStrategy<Value> {
     match allowed {
+        Allowed::Enum(list) => {
+            let values: Vec<Value> =
+                list.iter().filter_map(|n| i32::try_from(*n).ok()).map(Value::EnumNumber).collect();
+            sample::select(values).boxed()
+        }
+        Allowed::Pattern(pattern) => proptest::string::string_regex(pattern)
+            .expect("checked when read")
+            .prop_map(Value::String)
+            .boxed(),
         Allowed::OneOf(list) => {
             let values: Vec<Value> = list.iter().filter_map(|v| integer(kind, *v)).collect();
             sample::select(values).boxed()
