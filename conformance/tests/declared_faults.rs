@@ -5,27 +5,16 @@
 
 mod support;
 
-use std::pin::Pin;
-
-use conformance::report::Failure;
 use contracts::{
     calculator::{CubeRequest, CubeResponse, calculator_server},
     mensagem::{ImageFormat, ImagemRequest, ImagemResposta, imagem_service_server},
     streaming::{NumberResponse, StreamRequest, number_streamer_server},
 };
 use sha2::Digest;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-async fn failure_of(url: &str, case: &str) -> Failure {
-    let results = support::run(url, &[case], support::settings()).await;
-    match support::verdict(&results, case).failure() {
-        Some(failure) => failure.clone(),
-        None => panic!("the planted fault went unnoticed by {case}: {results:#?}"),
-    }
-}
+use support::{Boxed, failure_of};
 
 // --- Cube: the range its expectations state ---------------------------------
 

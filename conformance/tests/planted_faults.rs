@@ -4,9 +4,8 @@
 
 mod support;
 
-use std::{pin::Pin, time::Duration};
+use std::time::Duration;
 
-use conformance::report::Failure;
 use contracts::{
     calculator::{CubeRequest, CubeResponse, calculator_server},
     coreservices::{
@@ -18,19 +17,10 @@ use contracts::{
     uploader::{ImageChunk, UploadSummary, uploader_service_server},
 };
 use services::coreservices::CoreServices as OurCoreServices;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// Runs `case` against the faulty server and returns its failure.
-async fn failure_of(url: &str, case: &str) -> Failure {
-    let results = support::run(url, &[case], support::settings()).await;
-    match support::verdict(&results, case).failure() {
-        Some(failure) => failure.clone(),
-        None => panic!("the planted fault went unnoticed by {case}: {results:#?}"),
-    }
-}
+use support::{Boxed, failure_of};
 
 // --- an off-by-one at the end of a stream -----------------------------------
 

@@ -81,6 +81,11 @@ pub(super) fn of(method: &MethodDescriptor) -> Result<Vec<Expectation>, String> 
     Ok(out)
 }
 
+/// Whether the expression `source` reads `variable`.
+pub(super) fn uses(source: &str, variable: &str) -> bool {
+    compile(source).is_ok_and(|program| program.references().has_variable(variable))
+}
+
 fn compile(source: &str) -> Result<Program, String> {
     std::panic::catch_unwind(|| Program::compile(source))
         .map_err(|_| "the CEL parser panicked".to_owned())?

@@ -213,38 +213,64 @@ fn show(ctx: &Context, method: &MethodDescriptor, requests: &[DynamicMessage]) -
     (text, Some(reproduce::buf_curl(ctx, method, requests)))
 }
 
-async fn expect(ctx: Arc<Context>, method: MethodDescriptor, expectation: Expectation) -> Verdict {
+/// The inputs of one declared property: drawn for a method, counting what
+/// is rejected in `Draws`.
+type Inputs =
+    Box<dyn FnOnce(&Context, &MethodDescriptor, Arc<Draws>) -> BoxedStrategy<Vec<DynamicMessage>> + Send>;
+
+/// Runs `check` on inputs from `inputs` as the case
+/// `declared/<method>/<property>`, and reports how many drawn inputs were
+/// not `wanted`.
+async fn declared_property<F, Fut>(
+    ctx: Arc<Context>,
+    method: MethodDescriptor,
+    property: &str,
+    wanted: &str,
+    inputs: Inputs,
+    check: F,
+) -> Verdict
+where
+    F: Fn(Arc<Context>, MethodDescriptor, Vec<DynamicMessage>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Failure>> + Send,
+{
     let draws = Arc::new(Draws::default());
+    let name = format!("{SUITE}/{}/{property}", method.full_name());
+    let (shown, drawn, counted, at) = (method.clone(), method.clone(), draws.clone(), ctx.clone());
+    let verdict = property::check(
+        ctx,
+        &name,
+        move || inputs(&at, &drawn, counted),
+        move |ctx, requests: &Vec<DynamicMessage>| show(ctx, &shown, requests),
+        move |ctx, requests| check(ctx, method.clone(), requests),
+    )
+    .await;
+    draws.report(verdict, wanted)
+}
+
+async fn expect(ctx: Arc<Context>, method: MethodDescriptor, expectation: Expectation) -> Verdict {
     let wanted = match &expectation.when {
         Some(when) => format!("valid inputs where `{when}` holds"),
         None => "valid inputs".to_owned(),
     };
     let when = expectation.when.clone();
-    let name = format!("{SUITE}/{}/expect/{}", method.full_name(), expectation.name);
-    let (shown, drawn, counted, at) = (method.clone(), method.clone(), draws.clone(), ctx.clone());
-    let verdict = property::check(
-        ctx,
-        &name,
-        move || {
-            let filter_method = drawn.clone();
-            valid_requests(&at, &drawn, counted, move |requests| match &when {
-                Some(when) => Call { method: &filter_method, requests, ended: None }.holds(when),
-                None => Ok(true),
-            })
-        },
-        move |ctx, requests: &Vec<DynamicMessage>| show(ctx, &shown, requests),
-        move |ctx, requests| {
-            let (method, expectation) = (method.clone(), expectation.clone());
-            async move {
-                let (responses, outcome) =
-                    exchange_up_to(&ctx, &method, &requests, &whole_call(&ctx), MAX_RESPONSES).await;
-                let call = Call { method: &method, requests: &requests, ended: Some((&responses, &outcome)) };
-                judge(&expectation, &call, &outcome)
-            }
-        },
-    )
-    .await;
-    draws.report(verdict, &wanted)
+    let inputs: Inputs = Box::new(move |ctx, method, draws| {
+        let filter_method = method.clone();
+        valid_requests(ctx, method, draws, move |requests| match &when {
+            Some(when) => Call { method: &filter_method, requests, ended: None }.holds(when),
+            None => Ok(true),
+        })
+    });
+    let property = format!("expect/{}", expectation.name);
+    declared_property(ctx, method, &property, &wanted, inputs, move |ctx, method, requests| {
+        let expectation = expectation.clone();
+        async move {
+            let (responses, outcome) =
+                exchange_up_to(&ctx, &method, &requests, &whole_call(&ctx), MAX_RESPONSES).await;
+            let call = Call { method: &method, requests: &requests, ended: Some((&responses, &outcome)) };
+            judge(&expectation, &call, &outcome)
+        }
+    })
+    .await
 }
 
 /// Whether one call meets `expectation`.
@@ -266,7 +292,7 @@ fn judge(
         }
         Outcome::Expect(source) => {
             let expected = format!("`{source}` (expectation `{}`)", expectation.name);
-            let judges_status = source.contains("status");
+            let judges_status = expectations::uses(source, "status");
             if outcome.is_err() && !judges_status {
                 return Err(Failure::new(
                     format!("OK, and then {expected}"),

@@ -10,11 +10,10 @@ use proptest::{prelude::*, strategy::Union};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tonic::Code;
 
-use super::{Draws, SUITE, show, valid_requests};
+use super::{Draws, Inputs, declared_property, valid_requests};
 use crate::{
     context::Context,
     generic::{exchange, exchange_up_to},
-    property,
     report::{Failure, Verdict},
 };
 
@@ -31,30 +30,29 @@ fn options(ctx: &Context) -> CallOptions {
 /// A valid request never gets INVALID_ARGUMENT. The first response, or the
 /// status, says how the server judged it, so nothing more is read.
 pub(super) async fn valid_inputs_accepted(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
-    let draws = Arc::new(Draws::default());
-    let name = format!("{SUITE}/{}/valid-inputs-accepted", method.full_name());
-    let (shown, drawn, counted, at) = (method.clone(), method.clone(), draws.clone(), ctx.clone());
-    let verdict = property::check(
+    declared_property(
         ctx,
-        &name,
-        move || valid_requests(&at, &drawn, counted, |_| Ok(true)),
-        move |ctx, requests: &Vec<DynamicMessage>| show(ctx, &shown, requests),
-        move |ctx, requests| {
-            let method = method.clone();
-            async move {
-                let (_, outcome) = exchange_up_to(&ctx, &method, &requests, &options(&ctx), 1).await;
-                match outcome {
-                    Err(err) if err.code() == Some(Code::InvalidArgument) => Err(Failure::new(
-                        "any outcome but INVALID_ARGUMENT for a request that keeps every rule",
-                        err.to_string(),
-                    )),
-                    _ => Ok(()),
-                }
+        method,
+        "valid-inputs-accepted",
+        "valid inputs",
+        all_valid(),
+        |ctx, method, requests| async move {
+            let (_, outcome) = exchange_up_to(&ctx, &method, &requests, &options(&ctx), 1).await;
+            match outcome {
+                Err(err) if err.code() == Some(Code::InvalidArgument) => Err(Failure::new(
+                    "any outcome but INVALID_ARGUMENT for a request that keeps every rule",
+                    err.to_string(),
+                )),
+                _ => Ok(()),
             }
         },
     )
-    .await;
-    draws.report(verdict, "valid inputs")
+    .await
+}
+
+/// Requests that keep every rule.
+fn all_valid() -> Inputs {
+    Box::new(|ctx, method, draws| valid_requests(ctx, method, draws, |_| Ok(true)))
 }
 
 /// A request stream with exactly one broken rule in one message: built by
@@ -98,72 +96,58 @@ fn broken_rule(ctx: &Context, requests: &[DynamicMessage]) -> Option<(usize, Bro
 
 /// A request that breaks exactly one rule gets INVALID_ARGUMENT.
 pub(super) async fn invalid_inputs_refused(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
-    let draws = Arc::new(Draws::default());
-    let name = format!("{SUITE}/{}/invalid-inputs-refused", method.full_name());
-    let (shown, drawn, counted, at) = (method.clone(), method.clone(), draws.clone(), ctx.clone());
-    let verdict = property::check(
+    let inputs: Inputs = Box::new(breaking_requests);
+    declared_property(
         ctx,
-        &name,
-        move || breaking_requests(&at, &drawn, counted),
-        move |ctx, requests: &Vec<DynamicMessage>| show(ctx, &shown, requests),
-        move |ctx, requests| {
-            let method = method.clone();
-            async move {
-                let (_, outcome) = exchange_up_to(&ctx, &method, &requests, &options(&ctx), 1).await;
-                if matches!(&outcome, Err(err) if err.code() == Some(Code::InvalidArgument)) {
-                    return Ok(());
-                }
-                let rule = match broken_rule(&ctx, &requests) {
-                    Some((index, broken)) if requests.len() > 1 => format!("{broken} (request #{index})"),
-                    Some((_, broken)) => broken.to_string(),
-                    None => "a rule".to_owned(),
-                };
-                Err(Failure::new(
-                    format!("INVALID_ARGUMENT for a request that breaks {rule}"),
-                    describe(&outcome),
-                ))
+        method,
+        "invalid-inputs-refused",
+        "breaking exactly one rule",
+        inputs,
+        |ctx, method, requests| async move {
+            let (_, outcome) = exchange_up_to(&ctx, &method, &requests, &options(&ctx), 1).await;
+            if matches!(&outcome, Err(err) if err.code() == Some(Code::InvalidArgument)) {
+                return Ok(());
             }
+            let rule = match broken_rule(&ctx, &requests) {
+                Some((index, broken)) if requests.len() > 1 => format!("{broken} (request #{index})"),
+                Some((_, broken)) => broken.to_string(),
+                None => "a rule".to_owned(),
+            };
+            Err(Failure::new(
+                format!("INVALID_ARGUMENT for a request that breaks {rule}"),
+                describe(&outcome),
+            ))
         },
     )
-    .await;
-    draws.report(verdict, "breaking exactly one rule")
+    .await
 }
 
 /// Every response to a valid request keeps the rules of its type.
 pub(super) async fn responses_satisfy_rules(ctx: Arc<Context>, method: MethodDescriptor) -> Verdict {
-    let draws = Arc::new(Draws::default());
-    let name = format!("{SUITE}/{}/responses-satisfy-rules", method.full_name());
-    let (shown, drawn, counted, at) = (method.clone(), method.clone(), draws.clone(), ctx.clone());
-    let verdict = property::check(
+    declared_property(
         ctx,
-        &name,
-        move || valid_requests(&at, &drawn, counted, |_| Ok(true)),
-        move |ctx, requests: &Vec<DynamicMessage>| show(ctx, &shown, requests),
-        move |ctx, requests| {
-            let method = method.clone();
-            async move {
-                let (responses, _) = exchange(&ctx, &method, &requests, &options(&ctx)).await;
-                for (index, response) in responses.iter().enumerate() {
-                    let broken = ctx
-                        .rules
-                        .check(response)
-                        .map_err(|why| Failure::new("rules that can be evaluated", why))?;
-                    if let Some(first) = broken.first() {
-                        return Err(Failure::new(
-                            format!("responses that keep the rules of {}", method.output().full_name()),
-                            format!(
-                                "response #{index} breaks {first}:\n{}",
-                                harness::text::to_text(response)
-                            ),
-                        ));
-                    }
+        method,
+        "responses-satisfy-rules",
+        "valid inputs",
+        all_valid(),
+        |ctx, method, requests| async move {
+            let (responses, _) = exchange(&ctx, &method, &requests, &options(&ctx)).await;
+            for (index, response) in responses.iter().enumerate() {
+                let broken = ctx
+                    .rules
+                    .check(response)
+                    .map_err(|why| Failure::new("rules that can be evaluated", why))?;
+                if let Some(first) = broken.first() {
+                    return Err(Failure::new(
+                        format!("responses that keep the rules of {}", method.output().full_name()),
+                        format!("response #{index} breaks {first}:\n{}", harness::text::to_text(response)),
+                    ));
                 }
-                Ok(())
             }
+            Ok(())
         },
     )
-    .await;
-    draws.report(verdict, "valid inputs")
+    .await
 }
 
 fn describe(outcome: &Result<(), CallError>) -> String {

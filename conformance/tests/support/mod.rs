@@ -39,6 +39,18 @@ pub async fn serve(router: impl FnOnce(tonic::transport::Server) -> Router, serv
     url
 }
 
+/// A response stream of a planted server.
+pub type Boxed<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, tonic::Status>> + Send>>;
+
+/// Runs `case` against the faulty server at `url` and returns its failure.
+pub async fn failure_of(url: &str, case: &str) -> conformance::report::Failure {
+    let results = run(url, &[case], settings()).await;
+    match verdict(&results, case).failure() {
+        Some(failure) => failure.clone(),
+        None => panic!("the planted fault went unnoticed by {case}: {results:#?}"),
+    }
+}
+
 /// Runs the cases matching `run` against `url`.
 pub async fn run(url: &str, run: &[&str], settings: Settings) -> Vec<CaseResult> {
     run_with(url, run, settings, Uploads::default(), None).await
