@@ -38,6 +38,20 @@ message Order {
   bytes tag = 11 [(buf.validate.field).bytes.len = 4];
   Kind kind = 12 [(buf.validate.field).enum.defined_only = true];
   Note note = 13 [(buf.validate.field).required = true];
+  repeated int32 sizes = 14 [(buf.validate.field).repeated = {
+    min_items: 2
+    max_items: 6
+    items: {int32: {gte: 10, lte: 20}}
+  }];
+  map<string, uint32> stock = 15 [(buf.validate.field).map = {
+    min_pairs: 1
+    values: {uint32: {lte: 9}}
+  }];
+  oneof payment {
+    option (buf.validate.oneof).required = true;
+    string card = 16;
+    string invoice = 17;
+  }
 }
 
 message Note {

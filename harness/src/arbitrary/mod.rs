@@ -71,6 +71,7 @@ pub struct Generator {
     overrides: HashMap<String, Factory>,
     literals: Vec<i128>,
     always_set: std::collections::HashSet<String>,
+    lengths: HashMap<String, RangeInclusive<usize>>,
 }
 
 impl Default for Generator {
@@ -101,6 +102,7 @@ impl Generator {
             overrides: HashMap::new(),
             literals: Vec::new(),
             always_set: Default::default(),
+            lengths: HashMap::new(),
         }
     }
 
@@ -150,10 +152,18 @@ impl Generator {
     }
 
     /// Sets the explicit-presence field `full_name` in every message, as a
-    /// proto2 `required` field is: for a contract's rule that says it must
-    /// be present.
+    /// proto2 `required` field is, or one member of the oneof `full_name`:
+    /// for a contract's rule that says it must be present.
     pub fn always_set(mut self, full_name: &str) -> Self {
         self.always_set.insert(full_name.to_owned());
+        self
+    }
+
+    /// How many elements the repeated field, or entries the map field,
+    /// `full_name` holds: mostly a few past the least, sometimes anything
+    /// in `len`. For a contract's rule on its size.
+    pub fn collection_len(mut self, full_name: &str, len: RangeInclusive<usize>) -> Self {
+        self.lengths.insert(full_name.to_owned(), len);
         self
     }
 
@@ -275,13 +285,19 @@ impl Builder<'_> {
     }
 
     fn oneof(&mut self, oneof: &OneofDescriptor, remaining: u32, small: bool) -> BoxedStrategy<Assignment> {
-        // "None" comes first so that shrinking ends with the oneof unset.
-        let mut arms = vec![(1, Just(None).boxed())];
+        let mut members = Vec::new();
         for field in oneof.fields() {
             if let Some(value) = self.singular(&field, remaining, small) {
-                arms.push((1, assign(&field, value).prop_map(Some).boxed()));
+                members.push((1, assign(&field, value).prop_map(Some).boxed()));
             }
         }
+        // "None" comes first so that shrinking ends with the oneof unset,
+        // unless a member must be set and one can be.
+        let mut arms = Vec::new();
+        if members.is_empty() || !self.generator.always_set.contains(oneof.full_name()) {
+            arms.push((1, Just(None).boxed()));
+        }
+        arms.extend(members);
         Union::new_weighted(arms).boxed()
     }
 
@@ -291,9 +307,7 @@ impl Builder<'_> {
         }
         if field.is_list() {
             let list = match self.element(field, remaining) {
-                Some(element) => {
-                    scalars::collection(element, self.sizes(small).max_repeated).prop_map(Value::List).boxed()
-                }
+                Some(element) => self.collection(field, element, small).prop_map(Value::List).boxed(),
                 None => Just(Value::List(Vec::new())).boxed(),
             };
             return assign(field, list).prop_map(Some).boxed();
@@ -321,13 +335,31 @@ impl Builder<'_> {
         }
     }
 
+    /// The elements of `field`, as many as its length bounds say.
+    fn collection<T: fmt::Debug + 'static>(
+        &self,
+        field: &FieldDescriptor,
+        element: BoxedStrategy<T>,
+        small: bool,
+    ) -> BoxedStrategy<Vec<T>> {
+        match self.generator.lengths.get(field.full_name()) {
+            Some(len) => {
+                let (lo, hi) = (*len.start(), *len.end());
+                let few = collection::vec(element.clone(), lo..=hi.min(lo + Sizes::SMALL.max_repeated));
+                Union::new_weighted(vec![(3, few.boxed()), (1, collection::vec(element, lo..=hi).boxed())])
+                    .boxed()
+            }
+            None => scalars::collection(element, self.sizes(small).max_repeated),
+        }
+    }
+
     fn map(&mut self, field: &FieldDescriptor, remaining: u32, small: bool) -> BoxedStrategy<Value> {
         let Kind::Message(entry) = field.kind() else { unreachable!("map fields have entry messages") };
         let Some(value) = self.element(field, remaining) else {
             return Just(Value::Map(HashMap::new())).boxed();
         };
         let key = scalars::scalar(&entry.map_entry_key_field().kind(), &self.sizes(true));
-        scalars::collection((key, value).boxed(), self.sizes(small).max_repeated)
+        self.collection(field, (key, value).boxed(), small)
             .prop_map(|entries| {
                 Value::Map(
                     entries

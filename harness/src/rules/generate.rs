@@ -2,22 +2,29 @@
 //! left to chance, and boundaries are drawn as often as anything else.
 //!
 //! Random values rarely land inside a narrow range and almost never on its
-//! edge, where servers get things wrong. For each singular field whose
-//! rules state an integer range (`const`, `in`, `gt`/`gte`/`lt`/`lte`), a
-//! string or bytes length (`len`, `min_len`, `max_len`) or a string
-//! `pattern` (drawn from the regular expression), the generator
-//! draws from the range itself: its bounds, the values next to them, small
-//! values and anything between, shrinking towards the lower bound. The same
-//! reading gives, for [`breakers`], the values just outside.
+//! edge, where servers get things wrong. Where the rules state an integer
+//! range (`const`, `in`, `gt`/`gte`/`lt`/`lte`), a string or bytes length
+//! (`len`, `min_len`, `max_len`), a string `pattern` (drawn from the regular
+//! expression), `prefix`/`suffix`/`contains`, a string format (`uuid`,
+//! `email`, `hostname`, `ip`, `uri`, ...) or enum values (`const`, `in`,
+//! `defined_only`), the generator draws from what they allow: bounds, the
+//! values next to them, small values and anything between, shrinking
+//! towards the lower bound. The same holds for the elements of a repeated
+//! field (`items`) and the values of a map (`values`), whose sizes follow
+//! `min_items`/`max_items` and `min_pairs`/`max_pairs`; `required` fields
+//! and oneofs are always set. The same reading gives, for [`breakers`], the
+//! values just outside.
 //!
-//! Everything else (patterns, formats, repeated and map rules, `required`,
-//! CEL) is left to [`super::Rules::check`], which filters what is drawn.
+//! Everything else (`not_in`, `unique`, map keys, CEL) is left to
+//! [`super::Rules::check`], which filters what is drawn.
+
+use std::ops::RangeInclusive;
 
 use proptest::{collection, prelude::*, sample, strategy::Union};
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 
-use super::field_rules;
-use crate::arbitrary::{Generator, scalars::integer};
+use super::{field_rules, oneof_rules};
+use crate::arbitrary::{Generator, Sizes, scalars::integer};
 
 /// What a field's rules allow, as far as this module reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,27 +50,73 @@ pub fn within_rules(mut generator: Generator, desc: &MessageDescriptor) -> Gener
         if !seen.insert(desc.full_name().to_owned()) {
             continue;
         }
+        for oneof in desc.oneofs().filter(|oneof| !oneof.is_synthetic()) {
+            if oneof_rules(&oneof).is_some_and(|rules| flag(&rules, "required")) {
+                generator = generator.always_set(oneof.full_name());
+            }
+        }
         for field in desc.fields() {
-            if let Kind::Message(inner) = field.kind() {
-                if !field.is_list() && !field.is_map() && required(&field) {
-                    generator = generator.always_set(field.full_name());
+            let name = field.full_name().to_owned();
+            let rules = field_rules(&field);
+            // What the elements (or a map's values) are, and their rules.
+            let (kind, element_rules) = if field.is_map() {
+                let Kind::Message(entry) = field.kind() else {
+                    unreachable!("map fields have entry messages")
+                };
+                let map = rules.as_ref().and_then(|rules| sub(rules, "map"));
+                if let Some(len) = map.as_ref().and_then(|map| counts(map, "min_pairs", "max_pairs")) {
+                    generator = generator.collection_len(&name, len);
                 }
-                pending.push(inner);
-                continue;
-            }
-            if field.is_list() || field.is_map() {
-                continue;
-            }
-            if field.supports_presence() && required(&field) {
-                generator = generator.always_set(field.full_name());
-            }
-            if let Some(allowed) = allowed(&field) {
-                let kind = field.kind();
-                generator = generator.override_field(field.full_name(), move || inside(&allowed, &kind));
+                (entry.map_entry_value_field().kind(), map.and_then(|map| sub(&map, "values")))
+            } else if field.is_list() {
+                let repeated = rules.as_ref().and_then(|rules| sub(rules, "repeated"));
+                if let Some(len) = repeated.as_ref().and_then(|r| counts(r, "min_items", "max_items")) {
+                    generator = generator.collection_len(&name, len);
+                }
+                (field.kind(), repeated.and_then(|repeated| sub(&repeated, "items")))
+            } else {
+                if (field.supports_presence() || matches!(field.kind(), Kind::Message(_)))
+                    && rules.as_ref().is_some_and(|rules| flag(rules, "required"))
+                {
+                    generator = generator.always_set(&name);
+                }
+                (field.kind(), rules)
+            };
+            if let Kind::Message(inner) = &kind {
+                pending.push(inner.clone());
+            } else if let Some(allowed) = element_rules.and_then(|rules| allowed_by(&rules, &kind)) {
+                generator = generator.override_field(&name, move || inside(&allowed, &kind));
             }
         }
     }
     generator
+}
+
+/// The message-typed field `name` of `message`, when it is set.
+fn sub(message: &DynamicMessage, name: &str) -> Option<DynamicMessage> {
+    message.has_field_by_name(name).then(|| message.get_field_by_name(name)?.as_message().cloned()).flatten()
+}
+
+fn flag(message: &DynamicMessage, name: &str) -> bool {
+    message.get_field_by_name(name).and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+/// A size range from a minimum and a maximum rule, when either is set.
+fn counts(rules: &DynamicMessage, min: &str, max: &str) -> Option<RangeInclusive<usize>> {
+    let get = |key: &str| {
+        rules
+            .has_field_by_name(key)
+            .then(|| rules.get_field_by_name(key)?.as_u64())
+            .flatten()
+            .map(|n| n as usize)
+    };
+    let (lo, hi) = (get(min), get(max));
+    if lo.is_none() && hi.is_none() {
+        return None;
+    }
+    let lo = lo.unwrap_or(0);
+    let hi = hi.unwrap_or(lo + Sizes::SMALL.max_repeated);
+    (lo <= hi).then_some(lo..=hi)
 }
 
 /// For each top-level field of `desc` with readable rules, values that
@@ -127,17 +180,14 @@ pub fn breaking(
         .boxed()
 }
 
-/// Whether `field`'s rules say it must be set.
-fn required(field: &FieldDescriptor) -> bool {
-    field_rules(field)
-        .and_then(|rules| rules.get_field_by_name("required").and_then(|v| v.as_bool()))
-        .unwrap_or(false)
-}
-
 /// What `field`'s rules allow, when they say it in a way read here.
 fn allowed(field: &FieldDescriptor) -> Option<Allowed> {
-    let rules = field_rules(field)?;
-    let kind = field.kind();
+    allowed_by(&field_rules(field)?, &field.kind())
+}
+
+/// What `rules` (a `FieldRules`) allow a value of `kind`.
+fn allowed_by(rules: &DynamicMessage, kind: &Kind) -> Option<Allowed> {
+    let kind = kind.clone();
     let (name, min, max) = match &kind {
         Kind::String => ("string", 0, 0),
         Kind::Bytes => ("bytes", 0, 0),

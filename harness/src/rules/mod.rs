@@ -120,6 +120,16 @@ pub fn has_rules(desc: &MessageDescriptor) -> bool {
     walk(desc, &mut HashSet::new())
 }
 
+/// The `buf.validate.oneof` rules of a oneof, when it has any.
+fn oneof_rules(oneof: &prost_reflect::OneofDescriptor) -> Option<DynamicMessage> {
+    let ext = oneof.parent_message().parent_pool().get_extension_by_name(ONEOF_RULES)?;
+    let options = oneof.options();
+    if !options.has_extension(&ext) {
+        return None;
+    }
+    options.get_extension(&ext).as_message().cloned()
+}
+
 /// The `buf.validate.field` rules of a field, when it has any.
 fn field_rules(field: &prost_reflect::FieldDescriptor) -> Option<DynamicMessage> {
     let ext: ExtensionDescriptor = field.parent_pool().get_extension_by_name(FIELD_RULES)?;
