@@ -149,3 +149,37 @@ async fn a_server_whose_responses_break_their_own_rules() {
     let input = failure.input.unwrap();
     assert!(input.starts_with("a stream of 1:"), "{input}");
 }
+
+// --- rules from a descriptor set, where there is no reflection ----------------
+
+#[tokio::test]
+async fn rules_come_from_a_descriptor_set_when_there_is_no_reflection() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tonic::transport::Server::builder()
+        .add_service(number_streamer_server::NumberStreamerServer::new(AcceptsReversedRanges));
+    tokio::spawn(server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)));
+    // The user's schema, as `buf build -o` writes it: the contract with its
+    // imports, validate.proto among them.
+    let descriptors = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(descriptors.path(), contracts::FILE_DESCRIPTOR_SET).unwrap();
+    let discover = conformance::Discover {
+        descriptors: Some(descriptors.path().to_owned()),
+        services: Some(vec!["streaming.NumberStreamer".to_owned()]),
+    };
+    let channel = harness::connect(&url).await.unwrap();
+    let ctx = conformance::connect(&url, channel, &discover, support::settings()).await.unwrap();
+    assert!(
+        matches!(
+            ctx.discovery.schema_of("streaming.NumberStreamer"),
+            Some(harness::discovery::Schema::File(_))
+        ),
+        "{}",
+        ctx.discovery.report()
+    );
+    let case = "declared/streaming.NumberStreamer/StreamNumbers/invalid-inputs-refused";
+    let selection = conformance::runner::Selection::new(&[case.to_owned()], &[], &[]).unwrap();
+    let results = conformance::run(std::sync::Arc::new(ctx), &selection).await;
+    let failure = support::verdict(&results, case).failure().expect("the planted fault is noticed").clone();
+    assert!(failure.expected.contains("start_not_after_end"), "{failure:?}");
+}
