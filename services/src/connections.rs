@@ -18,12 +18,19 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
+use crate::security::Credentials;
+
 /// HTTP/2 receive windows. hyper's server default (1 MiB each) cannot hold a
 /// whole 1 MiB chunk plus framing, so the client stalls once per chunk waiting
 /// for WINDOW_UPDATE: client-stream uploads ran at about 0.6 GiB/s with it and
 /// 1.7 GiB/s with these (BENCHMARKS.md).
 const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// How serving ended.
 pub(crate) enum Ended {
@@ -37,6 +44,7 @@ pub(crate) enum Ended {
 /// flight finish for up to `grace`.
 pub(crate) async fn serve<S, B>(
     listener: TcpListener,
+    credentials: std::sync::Arc<Credentials>,
     service: S,
     stop: impl Future<Output = ()>,
     grace: Duration,
@@ -68,12 +76,27 @@ where
         };
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, service, watcher) = (builder.clone(), service.clone(), graceful.watcher());
+        // The acceptor of this moment: a reload changes the next
+        // connection's, never this one's.
+        let acceptor = credentials.acceptor();
         connections.spawn(async move {
-            let _ = connection.await;
+            // The handshake runs in the connection's task, so a client that
+            // stalls it holds up no one else; one that fails it (plaintext on
+            // a TLS port, no client certificate under mTLS) is dropped.
+            let io: Box<dyn Io> = match acceptor {
+                None => Box::new(stream),
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => Box::new(tls),
+                    Err(err) => {
+                        tracing::debug!(error = %err, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            let connection =
+                builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service)).into_owned();
+            let _ = watcher.watch(connection).await;
         });
         // Reap finished connections, so a long-running server keeps none.
         while connections.try_join_next().is_some() {}

@@ -6,6 +6,7 @@
 //! [`server::spawn`]; the conformance suite starts the `services` binary as
 //! a process of its own and links none of this.
 
+mod auth;
 pub mod calculator;
 mod connections;
 mod container;
@@ -17,8 +18,9 @@ pub mod inference;
 mod limits;
 mod rules;
 pub mod s3;
+pub mod security;
 pub mod server;
 pub mod streaming;
 pub mod uploader;
 
-pub use server::{Config, RunningServer, Shutdown, serve, spawn};
+pub use server::{Config, RunningServer, Shutdown, serve, serve_with, spawn};

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve every contract, reflection and health on one port until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Upload a file to `uploader.FileUploader`, with a progress bar, and
     /// check that the server stored exactly its bytes.
     Upload(upload_command::UploadArgs),
@@ -49,6 +49,47 @@ struct ServeArgs {
     part_size: usize,
     #[command(flatten)]
     inference: InferenceArgs,
+    #[command(flatten)]
+    security: SecurityArgs,
+}
+
+/// TLS and authentication; SIGHUP rereads every file named here.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Security")]
+struct SecurityArgs {
+    /// PEM certificate chain: serve TLS (with `--tls-key`).
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// PEM CA certificates: require a client certificate signed by one (mTLS).
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
+    /// A file holding the bearer token every call must carry
+    /// (`authorization: Bearer TOKEN`). Health stays open for probes.
+    #[arg(long, value_name = "PATH")]
+    auth_token_file: Option<std::path::PathBuf>,
+    /// Let reflection answer without the token (by default it needs it, as
+    /// a schema is what an attacker maps first).
+    #[arg(long)]
+    open_reflection: bool,
+}
+
+impl SecurityArgs {
+    fn config(self) -> services::security::SecurityConfig {
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(services::security::TlsFiles { cert, key, client_ca: self.tls_client_ca })
+            }
+            _ => None,
+        };
+        services::security::SecurityConfig {
+            tls,
+            token_file: self.auth_token_file,
+            open_reflection: self.open_reflection,
+        }
+    }
 }
 
 /// `inference.InferenceMethods` settings.
@@ -116,7 +157,7 @@ fn main() -> Result<ExitCode> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let outcome = match Cli::parse().command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Upload(args) => {
             tokio::runtime::Runtime::new()?.block_on(upload_command::run(args)).map(|()| ExitCode::SUCCESS)
         }
@@ -137,6 +178,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         s3_data_dir,
         part_size,
         inference,
+        security,
     } = args;
     // The standard AWS convention: an endpoint in the environment means a
     // real S3; without one, an embedded server stands in.
@@ -151,16 +193,35 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
         s3: services::s3::S3Config { backend, bucket, part_size, ..Default::default() },
         inference: inference.config(),
+        security: security.config(),
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let shutdown = shutdown_signal()?;
+        let credentials = services::security::Credentials::load(&config.security)?;
+        reload_on_hangup(credentials.clone())?;
         let listener =
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         // Scripts that pass port 0 read the real address from this line.
         println!("listening on {}", listener.local_addr()?);
-        services::serve(listener, config, shutdown).await?;
+        services::serve_with(listener, config, credentials, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Rereads the certificate, key, client CA and token on every SIGHUP. A
+/// reload that fails keeps what was loaded, and says why.
+fn reload_on_hangup(credentials: std::sync::Arc<services::security::Credentials>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match credentials.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS certificate and the token"),
+                Err(err) => tracing::error!("reload failed, keeping the previous credentials: {err:#}"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Upload parts are 8 MiB buffers, allocated and freed all the time. glibc

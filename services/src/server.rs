@@ -14,6 +14,7 @@ use tonic::server::NamedService;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
+    auth::TokenLayer,
     calculator::Calculator,
     connections,
     coreservices::CoreServices,
@@ -23,6 +24,7 @@ use crate::{
     inference::{Engine, InferenceConfig, InferenceService},
     limits::SizeLimitStatusLayer,
     s3::S3Config,
+    security::{Credentials, SecurityConfig},
     streaming::NumberStreamer,
     uploader::UploaderService,
 };
@@ -41,6 +43,8 @@ pub struct Config {
     /// The detector behind `inference.InferenceMethods`; `None` serves every
     /// other contract without it, on a machine with no ONNX Runtime.
     pub inference: Option<InferenceConfig>,
+    /// TLS, mTLS and the bearer token; plaintext and open by default.
+    pub security: SecurityConfig,
 }
 
 impl Default for Config {
@@ -50,6 +54,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             s3: S3Config::default(),
             inference: Some(InferenceConfig::default()),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -98,9 +103,20 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Shutdown> {
+    let credentials = Credentials::load(&config.security)?;
+    serve_with(listener, config, credentials, shutdown).await
+}
+
+/// [`serve`], with credentials the caller keeps, to reload them.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: Config,
+    credentials: std::sync::Arc<Credentials>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Shutdown> {
     let inference = load_inference(&config).await?;
     prepare_rules().await?;
-    serve_loaded(listener, config, inference, shutdown).await
+    serve_loaded(listener, config, inference, credentials, shutdown).await
 }
 
 /// Loading fails loudly (no ONNX Runtime, a bad model, no CUDA): a server
@@ -129,6 +145,7 @@ async fn serve_loaded(
     listener: TcpListener,
     config: Config,
     inference: Option<Engine>,
+    credentials: std::sync::Arc<Credentials>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Shutdown> {
     let served = served_names(&config);
@@ -174,7 +191,8 @@ async fn serve_loaded(
         routes = routes.add_service(limited!(InferenceService::new(std::sync::Arc::new(engine)).server()));
     }
     use tower_layer::Layer as _;
-    let service = SizeLimitStatusLayer.layer(CallDeadlineLayer.layer(routes.prepare()));
+    let service = SizeLimitStatusLayer
+        .layer(CallDeadlineLayer.layer(TokenLayer(credentials.clone()).layer(routes.prepare())));
 
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -182,6 +200,7 @@ async fn serve_loaded(
     let grace = config.shutdown_timeout;
     let mut serving = tokio::spawn(connections::serve(
         listener,
+        credentials,
         service,
         async {
             let _ = stopped.await;
@@ -227,6 +246,8 @@ async fn set_all(reporter: &HealthReporter, served: &[&str], status: ServingStat
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    tls: bool,
+    credentials: std::sync::Arc<Credentials>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<Shutdown>>,
 }
@@ -237,9 +258,16 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://` URL of the server, as gRPC clients want it.
+    /// `http://` (or, with TLS, `https://`) URL of the server, as gRPC
+    /// clients want it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+
+    /// Rereads the certificate, key, client CA and token, as SIGHUP does for
+    /// the `services` binary.
+    pub fn reload(&self) -> Result<()> {
+        self.credentials.reload()
     }
 
     /// Begins a graceful shutdown and waits until it has finished.
@@ -266,9 +294,11 @@ pub async fn spawn(config: Config) -> Result<RunningServer> {
     let addr = listener.local_addr()?;
     let inference = load_inference(&config).await?;
     prepare_rules().await?;
+    let credentials = Credentials::load(&config.security)?;
+    let tls = config.security.tls.is_some();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_loaded(listener, config, inference, async {
+    let task = tokio::spawn(serve_loaded(listener, config, inference, credentials.clone(), async {
         let _ = stopped.await;
     }));
-    Ok(RunningServer { addr, stop: Some(stop), task })
+    Ok(RunningServer { addr, tls, credentials, stop: Some(stop), task })
 }

@@ -119,3 +119,48 @@ async fn upload_failures_are_clear_messages() {
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn sighup_rereads_the_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "first").unwrap();
+    let (mut child, url) = serve(&["--no-inference", "--auth-token-file", token.to_str().unwrap()]).await;
+    let call = |token: &'static str| {
+        let url = url.clone();
+        async move {
+            let mut request = tonic::Request::new(CubeRequest { number: 2 });
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            CalculatorClient::connect(url).await.unwrap().cube(request).await.map(|r| r.into_inner().result)
+        }
+    };
+    assert_eq!(call("first").await.unwrap(), 8);
+    std::fs::write(&token, "second").unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().await.unwrap().success());
+    // The reload happens on the server's own time: ask until it has.
+    let mut refused = call("first").await;
+    while refused.is_ok() {
+        tokio::task::yield_now().await;
+        refused = call("first").await;
+    }
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
+    assert_eq!(call("second").await.unwrap(), 8);
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn unreadable_credentials_are_a_clear_error() {
+    let output = services()
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-inference", "--tls-cert", "/nonexistent/cert.pem"])
+        .args(["--tls-key", "/nonexistent/key.pem"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: reading certificates from /nonexistent/cert.pem"), "{stderr}");
+    let output = services().args(["serve", "--tls-cert", "cert.pem"]).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("--tls-key"), "{stderr}");
+}

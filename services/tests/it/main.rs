@@ -8,6 +8,7 @@ mod fileuploader;
 mod imagem;
 mod inference;
 mod interop;
+mod security;
 mod server;
 mod streaming;
 mod support;

@@ -3,7 +3,6 @@
 
 use contracts::coreservices::{PingRequest, core_services_client::CoreServicesClient};
 use services::{Config, Shutdown, server::SERVICE_NAMES};
-use tokio_stream::StreamExt;
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -14,32 +13,8 @@ use crate::support::{assert_code, start, start_with};
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
-/// Lists services over either reflection version: v1 and v1alpha share
-/// their message layout, so only the method path differs.
 async fn list_services(channel: Channel, service: &str) -> Vec<String> {
-    use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, ServerReflectionResponse, server_reflection_request::MessageRequest,
-        server_reflection_response::MessageResponse,
-    };
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let path = format!("/{service}/ServerReflectionInfo").parse().unwrap();
-    let codec = tonic_prost::ProstCodec::<ServerReflectionRequest, ServerReflectionResponse>::default();
-    let mut responses = grpc
-        .streaming(tonic::Request::new(tokio_stream::iter([request])), path, codec)
-        .await
-        .unwrap()
-        .into_inner();
-    match responses.next().await.unwrap().unwrap().message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => {
-            list.service.into_iter().map(|s| s.name).collect()
-        }
-        other => panic!("unexpected reflection answer {other:?}"),
-    }
+    crate::support::list_services(channel, service).await.unwrap()
 }
 
 #[tokio::test]
