@@ -28,6 +28,7 @@ from grpc_reflection.v1alpha import reflection
 from PIL import Image
 
 from containers import png_is_whole
+from security import Credentials, TokenInterceptor
 
 # Not named `inference`: that name is the proto package grpcio-tools imports
 # the generated `inference.inference_pb2` from.
@@ -291,13 +292,14 @@ def load_contracts(proto_root):
     return {key: grpc.protos_and_services(path) for key, (path, _) in CONTRACTS.items()}
 
 
-def build_server(proto_root, max_message_size, workers, options=None):
+def build_server(proto_root, max_message_size, workers, options=None, interceptors=()):
     """The server with every contract, health and reflection registered.
     `options` maps a contract to keyword arguments for its servicer, e.g.
     {"inference": {"model": path, "intra_threads": 2}}."""
     options = options or {}
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", max_message_size),
             ("grpc.max_send_message_length", max_message_size),
@@ -332,7 +334,17 @@ def main():
     parser.add_argument("--shutdown-grace", type=float, default=10.0, help="seconds in-flight calls may run after SIGTERM")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="YOLOv8-format ONNX model for inference")
     parser.add_argument("--intra-threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0: its default")
+    security_args = parser.add_argument_group("security (SIGHUP rereads these files)")
+    security_args.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve TLS (with --tls-key)")
+    security_args.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    security_args.add_argument("--tls-client-ca", type=Path, help="PEM CA: require client certificates it signed")
+    security_args.add_argument("--auth-token-file", type=Path, help="bearer token every call but health must carry")
+    security_args.add_argument("--open-reflection", action="store_true", help="reflection answers without the token")
     args = parser.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        parser.error("--tls-client-ca needs --tls-cert")
     missing = [path for path, _ in CONTRACTS.values() if not (args.proto_root / path).is_file()]
     if missing:
         parser.error(f"--proto-root {args.proto_root} lacks {', '.join(missing)}")
@@ -348,11 +360,20 @@ def main():
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
+    try:
+        credentials = Credentials(
+            args.tls_cert, args.tls_key, args.tls_client_ca, args.auth_token_file, args.open_reflection
+        )
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    signal.signal(signal.SIGHUP, lambda *_: credentials.reload())
+
     options = {"inference": {"model": args.model.resolve(), "intra_threads": args.intra_threads}}
     server, health_servicer, names = build_server(
-        args.proto_root.resolve(), args.max_message_size, args.workers, options
+        args.proto_root.resolve(), args.max_message_size, args.workers, options, [TokenInterceptor(credentials)]
     )
-    port = server.add_insecure_port(args.addr)
+    secure = credentials.server_credentials()
+    port = server.add_secure_port(args.addr, secure) if secure else server.add_insecure_port(args.addr)
     host = args.addr.rpartition(":")[0]
     server.start()
     log.info("serving %s", ", ".join(names))
