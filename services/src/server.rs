@@ -114,8 +114,7 @@ pub async fn serve_with(
     credentials: std::sync::Arc<Credentials>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Shutdown> {
-    let inference = load_inference(&config).await?;
-    prepare_rules().await?;
+    let inference = prepare(&config).await?;
     serve_loaded(listener, config, inference, credentials, shutdown).await
 }
 
@@ -130,8 +129,15 @@ async fn load_inference(config: &Config) -> Result<Option<Engine>> {
     Ok(Some(engine))
 }
 
-/// Compiles the contracts' rules before the first call, which would
-/// otherwise pay for it out of its deadline.
+/// What a server does before it takes its first call: loads the model, and
+/// compiles the contracts' rules, which a first call would otherwise pay for
+/// out of its deadline.
+async fn prepare(config: &Config) -> Result<Option<Engine>> {
+    let inference = load_inference(config).await?;
+    prepare_rules().await?;
+    Ok(inference)
+}
+
 async fn prepare_rules() -> Result<()> {
     let started = std::time::Instant::now();
     tokio::task::spawn_blocking(crate::rules::prepare)
@@ -292,8 +298,7 @@ impl Drop for RunningServer {
 pub async fn spawn(config: Config) -> Result<RunningServer> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.context("binding 127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let inference = load_inference(&config).await?;
-    prepare_rules().await?;
+    let inference = prepare(&config).await?;
     let credentials = Credentials::load(&config.security)?;
     let tls = config.security.tls.is_some();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -13,23 +13,46 @@ use super::cel as convert;
 /// The extension that holds a method's expectations.
 const EXTENSION: &str = "conformance.v1.expectation";
 
+/// A CEL expression, compiled once: a `when` is evaluated on every drawn
+/// input, thousands of times in a case.
+#[derive(Debug, Clone)]
+pub(super) struct Expression {
+    /// As the contract wrote it, for reports.
+    pub(super) source: String,
+    program: Arc<Program>,
+}
+
+impl Expression {
+    fn compile(source: &str) -> Result<Self, String> {
+        let program = std::panic::catch_unwind(|| Program::compile(source))
+            .map_err(|_| "the CEL parser panicked".to_owned())?
+            .map_err(|err| err.to_string())?;
+        Ok(Expression { source: source.to_owned(), program: Arc::new(program) })
+    }
+
+    /// Whether it reads `variable`.
+    pub(super) fn uses(&self, variable: &str) -> bool {
+        self.program.references().has_variable(variable)
+    }
+}
+
 /// One expectation of a method.
 #[derive(Debug, Clone)]
 pub(super) struct Expectation {
     /// Its name in reports: its own, or its position (`1`, `2`, ...).
     pub(super) name: String,
     /// The CEL predicate on the requests that says where it applies.
-    pub(super) when: Option<String>,
+    pub(super) when: Option<Expression>,
     /// What must happen where it applies.
     pub(super) outcome: Outcome,
 }
 
 /// What an expectation demands of a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Outcome {
     /// This CEL predicate holds (and the call ends OK, unless the predicate
     /// judges `status` itself).
-    Expect(String),
+    Expect(Expression),
     /// The call ends with this status.
     Code(Code),
 }
@@ -54,22 +77,25 @@ pub(super) fn of(method: &MethodDescriptor) -> Result<Vec<Expectation>, String> 
             name => name,
         };
         let which = format!("expectation `{name}` of {}", method.full_name());
-        let when = Some(text("when")).filter(|w| !w.trim().is_empty());
-        if let Some(when) = &when {
-            let program = compile(when).map_err(|err| format!("{which}: `when` does not compile: {err}"))?;
-            if let Some(variable) =
-                ["response", "responses", "status"].into_iter().find(|v| program.references().has_variable(v))
-            {
-                return Err(format!(
-                    "{which}: `when` uses `{variable}`, but it is judged before the call, on the requests alone"
-                ));
-            }
+        let when = match text("when") {
+            when if when.trim().is_empty() => None,
+            when => Some(
+                Expression::compile(&when)
+                    .map_err(|err| format!("{which}: `when` does not compile: {err}"))?,
+            ),
+        };
+        if let Some(when) = &when
+            && let Some(variable) = ["response", "responses", "status"].into_iter().find(|v| when.uses(v))
+        {
+            return Err(format!(
+                "{which}: `when` uses `{variable}`, but it is judged before the call, on the requests alone"
+            ));
         }
         let outcome = match (text("expect"), text("code")) {
-            (expect, code) if !expect.is_empty() && code.is_empty() => {
-                compile(&expect).map_err(|err| format!("{which}: `expect` does not compile: {err}"))?;
-                Outcome::Expect(expect)
-            }
+            (expect, code) if !expect.is_empty() && code.is_empty() => Outcome::Expect(
+                Expression::compile(&expect)
+                    .map_err(|err| format!("{which}: `expect` does not compile: {err}"))?,
+            ),
             (expect, code) if expect.is_empty() && !code.is_empty() => Outcome::Code(
                 code_named(&code)
                     .ok_or_else(|| format!("{which}: `{code}` is not a gRPC status code name"))?,
@@ -79,17 +105,6 @@ pub(super) fn of(method: &MethodDescriptor) -> Result<Vec<Expectation>, String> 
         out.push(Expectation { name, when, outcome });
     }
     Ok(out)
-}
-
-/// Whether the expression `source` reads `variable`.
-pub(super) fn uses(source: &str, variable: &str) -> bool {
-    compile(source).is_ok_and(|program| program.references().has_variable(variable))
-}
-
-fn compile(source: &str) -> Result<Program, String> {
-    std::panic::catch_unwind(|| Program::compile(source))
-        .map_err(|_| "the CEL parser panicked".to_owned())?
-        .map_err(|err| err.to_string())
 }
 
 /// The canonical name of every status code, as in the gRPC spec.
@@ -160,11 +175,11 @@ impl Call<'_> {
         vars
     }
 
-    /// Whether `source` holds for this call. `Err` when it cannot be
+    /// Whether `expression` holds for this call. `Err` when it cannot be
     /// evaluated: it names a variable this call lacks, overflows, or is not
     /// a boolean.
-    pub(super) fn holds(&self, source: &str) -> Result<bool, String> {
-        let program = compile(source)?;
+    pub(super) fn holds(&self, expression: &Expression) -> Result<bool, String> {
+        let program = &expression.program;
         let mut context = convert::context();
         for (name, value) in self.variables() {
             context.add_variable_from_value(name, value);
@@ -178,13 +193,11 @@ impl Call<'_> {
         }
     }
 
-    /// The variables `source` uses, each in text format, for a report.
-    pub(super) fn shown(&self, source: &str) -> String {
-        let Ok(program) = compile(source) else { return String::new() };
-        let references = program.references();
+    /// The variables `expression` uses, each in text format, for a report.
+    pub(super) fn shown(&self, expression: &Expression) -> String {
         let mut lines = Vec::new();
         let text = |messages: &[DynamicMessage]| crate::reproduce::text(messages);
-        let uses = |name: &str| references.has_variable(name);
+        let uses = |name: &str| expression.uses(name);
         if uses("request") {
             lines.push(format!(
                 "request:\n  {}",
@@ -202,7 +215,7 @@ impl Call<'_> {
                 lines.push(format!("responses ({}):\n  {}", responses.len(), indented(&text(responses))));
             }
             if uses("status") {
-                lines.push(format!("status: {}", describe(outcome)));
+                lines.push(format!("status: {}", crate::generic::describe(outcome)));
             }
         }
         lines.join("\n")
@@ -212,12 +225,4 @@ impl Call<'_> {
 /// `text` with its later lines indented under its first.
 fn indented(text: &str) -> String {
     text.replace('\n', "\n  ")
-}
-
-/// How a call ended, for reports.
-pub(super) fn describe(outcome: &Result<(), CallError>) -> String {
-    match outcome {
-        Ok(()) => "OK".to_owned(),
-        Err(err) => err.to_string(),
-    }
 }

@@ -182,9 +182,9 @@ fn valid_requests(
 fn generator(ctx: &Context, method: &MethodDescriptor) -> Generator {
     let mut sources = rules::cel_expressions(&method.input());
     for expectation in expectations::of(method).unwrap_or_default() {
-        sources.extend(expectation.when);
+        sources.extend(expectation.when.map(|when| when.source));
         if let Outcome::Expect(expect) = expectation.outcome {
-            sources.push(expect);
+            sources.push(expect.source);
         }
     }
     Generator::new().sizes(ctx.settings.sizes).literals(rules::literals(sources.iter().map(String::as_str)))
@@ -249,7 +249,7 @@ where
 
 async fn expect(ctx: Arc<Context>, method: MethodDescriptor, expectation: Expectation) -> Verdict {
     let wanted = match &expectation.when {
-        Some(when) => format!("valid inputs where `{when}` holds"),
+        Some(when) => format!("valid inputs where `{}` holds", when.source),
         None => "valid inputs".to_owned(),
     };
     let when = expectation.when.clone();
@@ -287,26 +287,26 @@ fn judge(
             }
             Err(Failure::new(
                 format!("{} (expectation `{}`)", expectations::code_name(*code), expectation.name),
-                expectations::describe(outcome),
+                crate::generic::describe(outcome),
             ))
         }
-        Outcome::Expect(source) => {
-            let expected = format!("`{source}` (expectation `{}`)", expectation.name);
-            let judges_status = expectations::uses(source, "status");
+        Outcome::Expect(expression) => {
+            let expected = format!("`{}` (expectation `{}`)", expression.source, expectation.name);
+            let judges_status = expression.uses("status");
             if outcome.is_err() && !judges_status {
                 return Err(Failure::new(
                     format!("OK, and then {expected}"),
-                    expectations::describe(outcome),
+                    crate::generic::describe(outcome),
                 ));
             }
-            match call.holds(source) {
+            match call.holds(expression) {
                 Ok(true) => Ok(()),
                 Ok(false) => {
-                    Err(Failure::new(expected, format!("it is false, with\n{}", call.shown(source))))
+                    Err(Failure::new(expected, format!("it is false, with\n{}", call.shown(expression))))
                 }
                 Err(error) => Err(Failure::new(
                     expected,
-                    format!("it cannot be evaluated: {error}, with\n{}", call.shown(source)),
+                    format!("it cannot be evaluated: {error}, with\n{}", call.shown(expression)),
                 )),
             }
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use harness::{
-    CallError, CallOptions,
+    CallOptions,
     rules::{self, Broken},
 };
 use proptest::{prelude::*, strategy::Union};
@@ -13,7 +13,7 @@ use tonic::Code;
 use super::{Draws, Inputs, declared_property, valid_requests};
 use crate::{
     context::Context,
-    generic::{exchange, exchange_up_to},
+    generic::{describe, exchange, exchange_up_to},
     report::{Failure, Verdict},
 };
 
@@ -148,8 +148,4 @@ pub(super) async fn responses_satisfy_rules(ctx: Arc<Context>, method: MethodDes
         },
     )
     .await
-}
-
-fn describe(outcome: &Result<(), CallError>) -> String {
-    super::expectations::describe(outcome)
 }

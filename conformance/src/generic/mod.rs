@@ -226,7 +226,8 @@ async fn with_and_without(
     (plain_call(ctx, method).await, default_call(ctx, method, variant).await)
 }
 
-fn describe(outcome: &Result<(), CallError>) -> String {
+/// How a call ended, for reports.
+pub(crate) fn describe(outcome: &Result<(), CallError>) -> String {
     match outcome {
         Ok(()) => "OK".to_owned(),
         Err(err) => err.to_string(),

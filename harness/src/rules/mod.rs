@@ -16,7 +16,7 @@ pub mod generate;
 use std::{collections::HashSet, fmt, panic::AssertUnwindSafe};
 
 use prost_protovalidate::{Error, Validator};
-use prost_reflect::{DynamicMessage, ExtensionDescriptor, Kind, MessageDescriptor, ReflectMessage};
+use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, ReflectMessage};
 
 /// The extensions rules live in, by where they attach.
 const FIELD_RULES: &str = "buf.validate.field";
@@ -103,54 +103,50 @@ pub fn has_rules(desc: &MessageDescriptor) -> bool {
         if !seen.insert(desc.full_name().to_owned()) {
             return false;
         }
-        let pool = desc.parent_pool();
-        let has = |options: &DynamicMessage, name: &str| {
-            pool.get_extension_by_name(name).is_some_and(|ext| options.has_extension(&ext))
-        };
-        if has(&desc.options(), MESSAGE_RULES)
-            || desc.oneofs().any(|oneof| has(&oneof.options(), ONEOF_RULES))
-        {
+        if message_rules(desc).is_some() || desc.oneofs().any(|oneof| oneof_rules(&oneof).is_some()) {
             return true;
         }
         desc.fields().any(|field| {
-            has(&field.options(), FIELD_RULES)
+            field_rules(&field).is_some()
                 || matches!(field.kind(), Kind::Message(inner) if walk(&inner, seen))
         })
     }
     walk(desc, &mut HashSet::new())
 }
 
-/// The `buf.validate.oneof` rules of a oneof, when it has any.
-fn oneof_rules(oneof: &prost_reflect::OneofDescriptor) -> Option<DynamicMessage> {
-    let ext = oneof.parent_message().parent_pool().get_extension_by_name(ONEOF_RULES)?;
-    let options = oneof.options();
+/// The rules in extension `name` of `options`, when they are set; `None`
+/// too when `pool` lacks `validate.proto`, and so knows of no rules.
+fn rules_in(pool: &DescriptorPool, options: &DynamicMessage, name: &str) -> Option<DynamicMessage> {
+    let ext = pool.get_extension_by_name(name)?;
     if !options.has_extension(&ext) {
         return None;
     }
     options.get_extension(&ext).as_message().cloned()
 }
 
+/// The `buf.validate.message` rules of a message, when it has any.
+fn message_rules(desc: &MessageDescriptor) -> Option<DynamicMessage> {
+    rules_in(desc.parent_pool(), &desc.options(), MESSAGE_RULES)
+}
+
+/// The `buf.validate.oneof` rules of a oneof, when it has any.
+fn oneof_rules(oneof: &prost_reflect::OneofDescriptor) -> Option<DynamicMessage> {
+    rules_in(oneof.parent_message().parent_pool(), &oneof.options(), ONEOF_RULES)
+}
+
 /// The `buf.validate.field` rules of a field, when it has any.
 fn field_rules(field: &prost_reflect::FieldDescriptor) -> Option<DynamicMessage> {
-    let ext: ExtensionDescriptor = field.parent_pool().get_extension_by_name(FIELD_RULES)?;
-    let options = field.options();
-    if !options.has_extension(&ext) {
-        return None;
-    }
-    options.get_extension(&ext).as_message().cloned()
+    rules_in(field.parent_pool(), &field.options(), FIELD_RULES)
 }
 
 /// The CEL expressions of `desc`'s own message rules, whose numbers
 /// [`literals`] can read.
 pub fn cel_expressions(desc: &MessageDescriptor) -> Vec<String> {
-    let Some(ext) = desc.parent_pool().get_extension_by_name(MESSAGE_RULES) else { return Vec::new() };
-    let options = desc.options();
-    if !options.has_extension(&ext) {
+    let Some(list) =
+        message_rules(desc).and_then(|rules| rules.get_field_by_name("cel").map(|v| v.into_owned()))
+    else {
         return Vec::new();
-    }
-    let rules = options.get_extension(&ext);
-    let Some(rules) = rules.as_message() else { return Vec::new() };
-    let Some(list) = rules.get_field_by_name("cel") else { return Vec::new() };
+    };
     list.as_list()
         .unwrap_or_default()
         .iter()
