@@ -27,10 +27,10 @@ use contracts::inference::{InferRequest, inference_methods_client::InferenceMeth
 use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main, measurement::WallTime,
 };
+use harness::Channel;
 use harness::target::{DEFAULT_STARTUP_TIMEOUT, Target};
 use services::inference::{Engine, InferenceConfig};
 use tokio::runtime::Runtime;
-use tonic::transport::Channel;
 
 fn inference(c: &mut Criterion) {
     let image = sample_image();

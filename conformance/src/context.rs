@@ -2,9 +2,8 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use harness::{DynamicClient, arbitrary::Sizes, discovery::Discovery, transport::RawChannel};
+use harness::{DynamicClient, arbitrary::Sizes, discovery::Discovery, transport::Channel};
 use prost_reflect::{DescriptorPool, MethodDescriptor};
-use tonic::transport::Channel;
 
 use crate::launcher::Launcher;
 
@@ -36,6 +35,19 @@ pub struct Settings {
     /// How the user runs the suite again: `conformance`, or
     /// `cargo xtask conformance --` when xtask launched it.
     pub command: String,
+    /// What the user says the target demands of a client.
+    pub demands: Demands,
+}
+
+/// Credentials the target demands, as the user states them
+/// (`--expect-auth`, `--expect-client-cert`): the security checks that call
+/// without them run only then, since an open server rightly answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Demands {
+    /// Calls must carry the run's headers (a bearer token, say).
+    pub auth: bool,
+    /// Connections must show a client certificate the target trusts.
+    pub client_certificate: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +61,7 @@ impl Default for Settings {
             shrink_time: Duration::from_secs(20),
             replay_args: Vec::new(),
             command: "conformance".to_owned(),
+            demands: Demands::default(),
         }
     }
 }
@@ -56,14 +69,13 @@ impl Default for Settings {
 /// Shared by every case of a run.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// `http://host:port` of the target, for reproduction commands.
+    /// `http://host:port` or `https://host:port` of the target, for
+    /// reproduction commands.
     pub url: String,
-    /// One connection to the target, for health, reflection and the
-    /// generated clients of contract-specific suites.
-    pub channel: Channel,
-    /// The dynamic caller's connection: deadlines are sent, never enforced
+    /// One connection to the target, for everything the suite sends: its
+    /// TLS and headers are the user's. Deadlines are sent, never enforced
     /// on the client side, so checks see what the server does with them.
-    pub raw: RawChannel,
+    pub channel: Channel,
     /// The contracts this toolkit knows, compiled into `contracts`.
     pub contracts: DescriptorPool,
     /// Schemas of the services the target serves, each from reflection, the
@@ -140,7 +152,7 @@ impl Default for Uploads {
 impl Context {
     /// A fresh client on the shared connection.
     pub fn client(&self) -> DynamicClient {
-        DynamicClient::new(self.raw.clone())
+        DynamicClient::new(self.channel.clone())
     }
 
     /// A method of one of our contracts, by `package.Service` and name.

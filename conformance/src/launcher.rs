@@ -10,7 +10,7 @@ use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 use anyhow::{Context as _, Result};
 use futures_util::future::BoxFuture;
 use harness::target::Target;
-use tonic::transport::Channel;
+use harness::transport::Channel;
 
 /// How long a relaunched target may take to answer.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -101,6 +101,8 @@ pub enum Launcher {
         command: String,
         /// What the first instance was given (the S3 variables).
         env: Vec<(String, String)>,
+        /// How the first instance is reached.
+        security: harness::Security,
     },
     /// Any other way, e.g. a test serving in-process.
     Custom(Arc<LaunchFn>),
@@ -120,7 +122,7 @@ impl Launcher {
     pub async fn launch(&self, change: Change) -> Result<Launched> {
         match self {
             Launcher::Custom(launch) => launch(change).await,
-            Launcher::Command { command, env } => {
+            Launcher::Command { command, env, security } => {
                 let (command, env) = match &change {
                     Change::Model(model) => (format!("{command} --model '{}'", model.display()), env.clone()),
                     Change::S3(s3) => {
@@ -132,7 +134,7 @@ impl Launcher {
                 };
                 let log =
                     std::env::temp_dir().join(format!("conformance-relaunch-{}.log", std::process::id()));
-                let target = Target::command_with_env(&command, &env, STARTUP, &log)
+                let target = Target::command_with_env(&command, &env, security.clone(), STARTUP, &log)
                     .await
                     .with_context(|| format!("starting the target again with {change:?}"))?;
                 Ok(Launched::new(target.url().to_owned(), target.channel(), target))

@@ -23,13 +23,14 @@ pub mod reproduce;
 pub mod runner;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod security;
 pub mod smoke;
 pub mod suites;
 
 use std::{collections::BTreeSet, path::PathBuf, sync::Arc};
 
 use anyhow::Result;
-use tonic::transport::Channel;
+use harness::transport::Channel;
 
 use crate::{
     case::Case,
@@ -48,27 +49,19 @@ pub struct Discover {
 
 /// Builds the run's context: learns what the target serves and where each
 /// service's schema comes from (see [`harness::discovery`]).
-pub async fn connect(
-    url: &str,
-    channel: Channel,
-    discover: &Discover,
-    settings: Settings,
-) -> Result<Context> {
+pub async fn connect(channel: Channel, discover: &Discover, settings: Settings) -> Result<Context> {
     let contracts = harness::descriptors::embedded();
     let file = match &discover.descriptors {
         Some(path) => Some((path.clone(), harness::descriptors::from_file(path)?)),
         None => None,
     };
-    let raw = harness::transport::RawChannel::new(url)?;
     let fallbacks = harness::discovery::Fallbacks { file, contracts: contracts.clone() };
     let discovery =
-        harness::discovery::discover(channel.clone(), raw.clone(), &fallbacks, discover.services.as_deref())
-            .await?;
+        harness::discovery::discover(channel.clone(), &fallbacks, discover.services.as_deref()).await?;
     let services: BTreeSet<String> = discovery.served.iter().map(|s| s.name.clone()).collect();
     Ok(Context {
-        url: url.to_owned(),
+        url: channel.url(),
         channel,
-        raw,
         contracts,
         served: discovery.pool.clone(),
         services,
@@ -89,6 +82,7 @@ pub fn all_cases(ctx: &Context) -> Vec<Case> {
     let mut cases = smoke::cases(ctx);
     cases.extend(generic::cases(ctx));
     cases.extend(declared::cases(ctx));
+    cases.extend(security::cases(ctx));
     cases.extend(suites::cases(ctx));
     cases
 }

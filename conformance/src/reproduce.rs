@@ -10,12 +10,33 @@ use crate::context::Context;
 /// service; otherwise the line names the schema the suite used: the user's
 /// descriptor set, or `proto/`, which holds the contracts this suite knows.
 /// Deadlines are not part of the line: buf curl has no flag that sends one.
+/// TLS settings are repeated; header values are not, since they are often
+/// credentials.
 pub fn buf_curl(ctx: &Context, method: &MethodDescriptor, requests: &[DynamicMessage]) -> String {
     let data: Vec<String> = requests
         .iter()
         .map(|message| serde_json::to_string(message).unwrap_or_else(|err| format!("<not JSON: {err}>")))
         .collect();
-    let mut line = String::from("buf curl --protocol grpc --http2-prior-knowledge");
+    let mut line = String::from("buf curl --protocol grpc");
+    let security = ctx.channel.security();
+    match security.tls_options() {
+        None => line.push_str(" --http2-prior-knowledge"),
+        Some(tls) => {
+            let files =
+                [("--cacert", &tls.ca_cert), ("--cert", &tls.client_cert), ("--key", &tls.client_key)];
+            for (flag, path) in files {
+                if let Some(path) = path {
+                    line.push_str(&format!(" {flag} {}", shell_quote(&path.display().to_string())));
+                }
+            }
+            if tls.insecure {
+                line.push_str(" --insecure");
+            }
+        }
+    }
+    for name in security.headers().keys() {
+        line.push_str(&format!(" -H {}", shell_quote(&format!("{name}: REDACTED"))));
+    }
     match ctx.discovery.schema_of(method.parent_service().full_name()) {
         Some(Schema::File(path)) => {
             line.push_str(&format!(" --schema {}", shell_quote(&path.display().to_string())))

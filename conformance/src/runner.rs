@@ -146,7 +146,8 @@ fn shell_quote(arg: &str) -> String {
 }
 
 /// The arguments of a run worth repeating in a rerun command: all but those
-/// that select cases, seed them, or name report files.
+/// that select cases, seed them, or name report files, and with header
+/// values left out.
 pub fn replay_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     const DROPPED: &[&str] = &["--run", "--skip", "--seed", "--json", "--junit", "--known-failing"];
     let mut kept = Vec::new();
@@ -154,6 +155,23 @@ pub fn replay_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     while let Some(arg) = args.next() {
         let flag = arg.split('=').next().unwrap_or_default();
         if arg == "--list" {
+            continue;
+        }
+        // Headers are often credentials: reports name them, never their
+        // values.
+        if arg == "-H" || arg == "--header" {
+            kept.push(arg);
+            if let Some(header) = args.next() {
+                kept.push(redacted(&header));
+            }
+            continue;
+        }
+        if let Some(header) = arg.strip_prefix("--header=") {
+            kept.push(format!("--header={}", redacted(header)));
+            continue;
+        }
+        if let Some(header) = arg.strip_prefix("-H") {
+            kept.push(format!("-H{}", redacted(header)));
             continue;
         }
         if DROPPED.contains(&flag) {
@@ -165,6 +183,14 @@ pub fn replay_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
         kept.push(arg);
     }
     kept
+}
+
+/// `name: value` with the value left out.
+fn redacted(header: &str) -> String {
+    match header.split_once(':') {
+        Some((name, _)) => format!("{name}: REDACTED"),
+        None => "REDACTED".to_owned(),
+    }
 }
 
 /// Per-suite counts, then the overall line.

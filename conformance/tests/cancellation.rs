@@ -131,7 +131,7 @@ async fn a_server_that_sleeps_through_cancellation_fails_that_case_alone() {
     // A plain tonic server answers an oversized message with OUT_OF_RANGE,
     // which the suite rightly reports; that is not the fault planted here.
     let channel = harness::connect(&url).await.unwrap();
-    let ctx = conformance::connect(&url, channel, &Default::default(), support::settings()).await.unwrap();
+    let ctx = conformance::connect(channel, &Default::default(), support::settings()).await.unwrap();
     let selection = conformance::runner::Selection::new(
         &["*coreservices.CoreServices*".to_owned()],
         &["*/oversized-message".to_owned()],

@@ -168,7 +168,7 @@ async fn rules_come_from_a_descriptor_set_when_there_is_no_reflection() {
         services: Some(vec!["streaming.NumberStreamer".to_owned()]),
     };
     let channel = harness::connect(&url).await.unwrap();
-    let ctx = conformance::connect(&url, channel, &discover, support::settings()).await.unwrap();
+    let ctx = conformance::connect(channel, &discover, support::settings()).await.unwrap();
     assert!(
         matches!(
             ctx.discovery.schema_of("streaming.NumberStreamer"),

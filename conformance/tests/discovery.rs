@@ -96,7 +96,7 @@ async fn run(
     discover: &Discover,
 ) -> (conformance::context::Context, Vec<conformance::report::CaseResult>) {
     let channel = harness::connect(url).await.unwrap();
-    let ctx = conformance::connect(url, channel, discover, support::settings()).await.unwrap();
+    let ctx = conformance::connect(channel, discover, support::settings()).await.unwrap();
     // A plain tonic server answers an oversized message with OUT_OF_RANGE,
     // which the suite rightly reports; that is not what these tests are about.
     let selection =

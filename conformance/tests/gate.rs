@@ -65,7 +65,7 @@ async fn the_case_after_which_the_target_stops_answering_fails_and_the_rest_do_n
     // heal; shrinking would spend its bound on calls that never end.
     let settings = Settings { shrink_time: Duration::from_secs(1), ..support::settings() };
     let channel = harness::connect(&url).await.unwrap();
-    let ctx = conformance::connect(&url, channel, &Default::default(), settings).await.unwrap();
+    let ctx = conformance::connect(channel, &Default::default(), settings).await.unwrap();
     let selection = Selection::new(
         &["*calculator.Calculator*".to_owned()],
         &["*/cancellation-frees-the-server".to_owned()],

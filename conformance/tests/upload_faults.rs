@@ -20,7 +20,12 @@ enum Shortcut {
     IgnoresExpectedSha256,
     /// Lets later messages name another file.
     IgnoresRenames,
+    /// Demands a bearer token, but looks at it only once the file is
+    /// stored, as a check placed after the work instead of before it.
+    ChecksTokenAfterStoring,
 }
+
+const TOKEN: &str = "upload-token";
 
 /// Buffers the whole file, then one PutObject: fine for small files, and
 /// correct except for its one shortcut.
@@ -76,6 +81,8 @@ impl file_uploader_server::FileUploader for NaiveUploader {
         request: Request<Streaming<UploadRequest>>,
     ) -> Result<Response<UploadResponse>, Status> {
         use sha2::Digest;
+        let authorized =
+            request.metadata().get("authorization").is_some_and(|v| v == &format!("Bearer {TOKEN}"));
         let mut messages = request.into_inner();
         let first = messages.message().await?.ok_or_else(|| Status::invalid_argument("empty stream"))?;
         let key = first.filename.clone();
@@ -113,6 +120,9 @@ impl file_uploader_server::FileUploader for NaiveUploader {
                 .map_err(|err| Status::internal(err.to_string()))??;
         } else {
             put(&self.s3, &key, data).await?;
+        }
+        if self.shortcut == Shortcut::ChecksTokenAfterStoring && !authorized {
+            return Err(Status::unauthenticated("no valid token"));
         }
         Ok(Response::new(UploadResponse {
             message: "stored".into(),
@@ -211,6 +221,19 @@ async fn failure_of<S>(uploader: impl FnOnce(aws_sdk_s3::Client) -> S, case: &st
 where
     S: file_uploader_server::FileUploader,
 {
+    failure_with(uploader, case, harness::Security::plaintext(), support::settings()).await
+}
+
+/// [`failure_of`], reaching the uploader as `security` says.
+async fn failure_with<S>(
+    uploader: impl FnOnce(aws_sdk_s3::Client) -> S,
+    case: &str,
+    security: harness::Security,
+    settings: conformance::context::Settings,
+) -> Failure
+where
+    S: file_uploader_server::FileUploader,
+{
     let store = support::s3().await;
     let services::s3::Backend::Static { endpoint, access_key, secret_key } = support::backend(&store) else {
         unreachable!("the embedded store has static credentials")
@@ -222,7 +245,7 @@ where
     )));
     let url = support::serve(|mut s| s.add_service(server), &["uploader.FileUploader"]).await;
     let uploads = conformance::context::Uploads { store: Ok(store), ..Default::default() };
-    let results = support::run_with(&url, &[case], support::settings(), uploads, None).await;
+    let results = support::run_secured(&url, security, &[case], settings, uploads, None).await;
     match support::verdict(&results, case).failure() {
         Some(failure) => failure.clone(),
         None => panic!("the planted fault went unnoticed by {case}: {results:#?}"),
@@ -271,4 +294,23 @@ async fn an_uploader_that_starts_late_and_never_aborts() {
             .await;
     assert!(failure.expected.contains("no unfinished multipart upload"), "{failure:?}");
     assert!(failure.input.unwrap().contains("once S3 shows the upload"));
+}
+
+/// The token is checked, but only after the file is in S3: the call is
+/// refused, and the object is there all the same.
+#[tokio::test]
+async fn an_uploader_that_checks_the_token_after_storing() {
+    let security = harness::Security::plaintext()
+        .with_header_lines(&[format!("authorization: Bearer {TOKEN}")])
+        .unwrap();
+    let demands = conformance::context::Demands { auth: true, client_certificate: false };
+    let settings = conformance::context::Settings { demands, ..support::settings() };
+    let failure = failure_with(
+        |s3| NaiveUploader { shortcut: Shortcut::ChecksTokenAfterStoring, s3 },
+        "security/uploader.FileUploader/Upload/refused-upload-stores-nothing",
+        security,
+        settings,
+    )
+    .await;
+    assert!(failure.expected.contains("no object"), "{failure:?}");
 }

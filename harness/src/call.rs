@@ -26,7 +26,7 @@ use tokio::{
 use tokio_stream::{Stream, wrappers::UnboundedReceiverStream};
 use tonic::{Status, Streaming, client::Grpc, metadata::MetadataMap};
 
-use crate::{codec::RawCodec, transport::RawChannel};
+use crate::{codec::RawCodec, transport::Channel};
 
 /// How long the harness gives a whole call by default (the watchdog).
 pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(30);
@@ -127,7 +127,7 @@ pub struct Reply<T> {
 /// Calls any method on one channel. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DynamicClient {
-    grpc: Grpc<RawChannel>,
+    grpc: Grpc<Channel>,
 }
 
 /// Largest response the harness accepts by default. Generous, because the
@@ -137,13 +137,13 @@ const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 impl DynamicClient {
     /// A client for `url` (`http://host:port`); connects on the first call.
     pub fn connect(url: &str) -> anyhow::Result<Self> {
-        Ok(Self::new(RawChannel::new(url)?))
+        Ok(Self::new(Channel::new(url)?))
     }
 
     /// A client on `channel` that sends messages of any size and accepts
     /// responses up to 64 MiB. Deadlines are sent to the server, never
     /// enforced by the client: see [`crate::transport`].
-    pub fn new(channel: RawChannel) -> Self {
+    pub fn new(channel: Channel) -> Self {
         let grpc =
             Grpc::new(channel).max_decoding_message_size(MAX_RESPONSE).max_encoding_message_size(usize::MAX);
         DynamicClient { grpc }
@@ -248,7 +248,7 @@ impl Watchdog {
 /// Waits for the connection and starts the call: every pattern, the bidi
 /// task included, begins here.
 async fn start(
-    grpc: &mut Grpc<RawChannel>,
+    grpc: &mut Grpc<Channel>,
     path: PathAndQuery,
     request: tonic::Request<impl Stream<Item = Bytes> + Send + 'static>,
 ) -> Result<tonic::Response<Streaming<Bytes>>, Status> {
@@ -369,7 +369,7 @@ impl fmt::Debug for Event {
 
 impl BidiCall {
     fn start(
-        mut grpc: Grpc<RawChannel>,
+        mut grpc: Grpc<Channel>,
         path: PathAndQuery,
         options: CallOptions,
         output: MessageDescriptor,

@@ -18,14 +18,14 @@ use std::{fmt, path::PathBuf};
 use anyhow::Result;
 use bytes::Bytes;
 use prost_reflect::{DescriptorPool, FileDescriptor, MessageDescriptor};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::{
     CallError, CallOptions, DynamicClient,
     descriptors::{self, File},
     reflection,
-    transport::RawChannel,
+    transport::Channel,
 };
 
 /// Where a served service's schema came from.
@@ -120,7 +120,6 @@ pub struct Fallbacks {
 /// served services (`--services`), which replaces every guess.
 pub async fn discover(
     channel: Channel,
-    raw: RawChannel,
     fallbacks: &Fallbacks,
     named: Option<&[String]>,
 ) -> Result<Discovery> {
@@ -133,7 +132,7 @@ pub async fn discover(
             (how, session.services.clone(), Vec::new())
         }
         (Err(err), None) => {
-            let (served, undetermined) = probe(channel, raw, fallbacks).await;
+            let (served, undetermined) = probe(channel, fallbacks).await;
             let how = format!("no reflection ({err:#}); the server says it serves {}", served.len());
             (how, served, undetermined)
         }
@@ -210,7 +209,7 @@ fn closure(file: &FileDescriptor) -> Vec<File> {
 
 /// Without reflection: the candidates (the user's file, else the contracts)
 /// the server says it serves, and those it gives no sign about.
-async fn probe(channel: Channel, raw: RawChannel, fallbacks: &Fallbacks) -> (Vec<String>, Vec<String>) {
+async fn probe(channel: Channel, fallbacks: &Fallbacks) -> (Vec<String>, Vec<String>) {
     let source = fallbacks.file.as_ref().map_or(&fallbacks.contracts, |(_, pool)| pool);
     let candidates: Vec<String> = source
         .services()
@@ -220,7 +219,7 @@ async fn probe(channel: Channel, raw: RawChannel, fallbacks: &Fallbacks) -> (Vec
     let Some(output) = fallbacks.contracts.all_messages().next() else {
         return (Vec::new(), candidates);
     };
-    let mut client = DynamicClient::new(raw);
+    let mut client = DynamicClient::new(channel.clone());
     let unknown_service = refusal(&mut client, "conformance.probe.NoSuchService", &output).await;
     let mut told = Vec::new();
     for name in &candidates {

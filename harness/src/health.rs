@@ -1,6 +1,8 @@
 //! The standard `grpc.health.v1.Health` service, seen from a client.
 
-use tonic::{Status, transport::Channel};
+use tonic::Status;
+
+use crate::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };

@@ -16,21 +16,27 @@ pub mod health;
 pub mod memory;
 pub mod reflection;
 pub mod rules;
+pub mod security;
 pub mod target;
 pub mod text;
 pub mod transport;
 
 pub use call::{BidiCall, CallError, CallOptions, DynamicClient, Reply, ResponseStream};
+pub use security::{Security, TlsOptions};
+pub use transport::Channel;
 
 use anyhow::{Context, Result};
-use tonic::transport::{Channel, Endpoint};
 
-/// Opens a channel to `url` (`http://host:port`), failing fast with a
-/// readable error when nothing answers.
+/// Opens a plaintext channel to `url` (`http://host:port`), failing fast
+/// with a readable error when nothing answers.
 pub async fn connect(url: &str) -> Result<Channel> {
-    Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("{url:?} is not a valid endpoint URL"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {url}"))
+    connect_with(url, Security::plaintext()).await
+}
+
+/// Opens a channel to `url` secured as `security` says, failing fast when
+/// nothing answers or the TLS handshake is refused.
+pub async fn connect_with(url: &str, security: Security) -> Result<Channel> {
+    let channel = Channel::with_security(url, security)?;
+    channel.ready().await.with_context(|| format!("cannot connect to {url}"))?;
+    Ok(channel)
 }

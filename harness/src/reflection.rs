@@ -13,7 +13,9 @@ use std::collections::{BTreeSet, HashSet};
 
 use anyhow::{Context, Result, anyhow, bail};
 use prost_reflect::DescriptorPool;
-use tonic::{Code, client::Grpc, transport::Channel};
+use tonic::{Code, client::Grpc};
+
+use crate::transport::Channel;
 use tonic_prost::ProstCodec;
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, ServerReflectionResponse, server_reflection_request::MessageRequest,
@@ -140,7 +142,7 @@ struct Client {
 impl Client {
     async fn ask(&mut self, request: MessageRequest) -> Result<MessageResponse> {
         let request = ServerReflectionRequest { host: String::new(), message_request: Some(request) };
-        self.grpc.ready().await.context("reflection channel not ready")?;
+        self.grpc.ready().await.map_err(|err| anyhow!("reflection channel not ready: {err}"))?;
         let codec = ProstCodec::<ServerReflectionRequest, ServerReflectionResponse>::default();
         let path = self.version.path().parse().expect("static path");
         let mut responses = self

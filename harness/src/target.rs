@@ -15,9 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::{security::Security, transport::Channel};
 use anyhow::{Context, Result, bail};
 use tokio::process::{Child, Command};
-use tonic::transport::Channel;
 
 const SIGTERM: i32 = 15;
 
@@ -33,9 +33,10 @@ pub struct Target {
 }
 
 impl Target {
-    /// A server already running at `url` (`http://host:port`).
-    pub async fn address(url: &str) -> Result<Target> {
-        let channel = crate::connect(url).await?;
+    /// A server already running at `url` (`http://host:port`, or
+    /// `https://host:port` with TLS `security`).
+    pub async fn address(url: &str, security: Security) -> Result<Target> {
+        let channel = crate::connect_with(url, security).await?;
         Ok(Target { url: url.to_owned(), channel, process: None })
     }
 
@@ -43,14 +44,16 @@ impl Target {
     /// stdout and stderr go to `log`: a server's own logging (grpcio prints
     /// tracebacks for the garbage the suite sends) would bury the report.
     pub async fn command(command: &str, startup_timeout: Duration, log: &Path) -> Result<Target> {
-        Self::command_with_env(command, &[], startup_timeout, log).await
+        Self::command_with_env(command, &[], Security::plaintext(), startup_timeout, log).await
     }
 
     /// [`Target::command`] with extra environment variables, e.g. the
-    /// standard AWS ones naming the S3 server the target must use.
+    /// standard AWS ones naming the S3 server the target must use, reached
+    /// as `security` says (TLS makes its URL `https://`).
     pub async fn command_with_env(
         command: &str,
         env: &[(String, String)],
+        security: Security,
         startup_timeout: Duration,
         log: &Path,
     ) -> Result<Target> {
@@ -72,7 +75,7 @@ impl Target {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {line:?}"))?;
-        let url = format!("http://127.0.0.1:{port}");
+        let url = format!("{}://127.0.0.1:{port}", security.scheme());
         let started = Instant::now();
         let channel = loop {
             if let Some(status) = child.try_wait()? {
@@ -81,7 +84,7 @@ impl Target {
                     log.display()
                 );
             }
-            if let Ok(channel) = crate::connect(&url).await
+            if let Ok(channel) = crate::connect_with(&url, security.clone()).await
                 && answers(&channel).await
             {
                 break channel;
@@ -97,7 +100,7 @@ impl Target {
         Ok(Target { url, channel, process: Some(child) })
     }
 
-    /// `http://host:port`.
+    /// `http://host:port` or `https://host:port`.
     pub fn url(&self) -> &str {
         &self.url
     }

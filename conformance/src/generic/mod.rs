@@ -135,7 +135,17 @@ pub(crate) async fn exchange_up_to(
     options: &CallOptions,
     max_responses: usize,
 ) -> (Vec<DynamicMessage>, Result<(), CallError>) {
-    let mut client = ctx.client();
+    exchange_on(ctx.client(), method, requests, options, max_responses).await
+}
+
+/// [`exchange_up_to`] on `client`'s connection rather than the run's.
+pub(crate) async fn exchange_on(
+    mut client: harness::DynamicClient,
+    method: &MethodDescriptor,
+    requests: &[DynamicMessage],
+    options: &CallOptions,
+    max_responses: usize,
+) -> (Vec<DynamicMessage>, Result<(), CallError>) {
     let opened = match (method.is_client_streaming(), method.is_server_streaming()) {
         (false, _) => match requests.first() {
             Some(request) => client.server_streaming(method, request, options).await,
@@ -183,7 +193,7 @@ fn violation(outcome: &Result<(), CallError>) -> Option<String> {
 
 /// A 5 s server deadline, far beyond what any plain call needs, and the
 /// run's watchdog.
-fn plain_options(ctx: &Context) -> CallOptions {
+pub(crate) fn plain_options(ctx: &Context) -> CallOptions {
     CallOptions {
         timeout: Some(Duration::from_secs(5)),
         watchdog: ctx.settings.watchdog,

@@ -15,9 +15,9 @@ use std::{
 
 use bytes::Bytes;
 use contracts::inference::{InferRequest, Timing, inference_methods_client::InferenceMethodsClient};
+use harness::transport::Channel;
 use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
 
 use super::{SubjectKind, floor::Floor};
 

@@ -26,7 +26,7 @@ mod sweep;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, Result};
-use tonic::transport::Channel;
+use harness::transport::Channel;
 
 pub use floor::Floor;
 pub use output::{CSV, JSON, SVG};

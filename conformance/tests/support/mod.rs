@@ -6,6 +6,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pki;
+
 use std::{sync::Arc, time::Duration};
 
 use conformance::{
@@ -18,6 +20,11 @@ use conformance::{
 use futures_util::FutureExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::server::Router;
+
+/// The workspace's root.
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 /// Settings for tests: fewer inputs and a short watchdog, so a fault that
 /// makes the harness wait costs seconds, not minutes.
@@ -65,8 +72,20 @@ pub async fn run_with(
     uploads: Uploads,
     launcher: Option<Launcher>,
 ) -> Vec<CaseResult> {
-    let channel = harness::connect(url).await.unwrap();
-    let mut ctx = conformance::connect(url, channel, &Default::default(), settings).await.unwrap();
+    run_secured(url, harness::Security::plaintext(), run, settings, uploads, launcher).await
+}
+
+/// [`run_with`], reaching the target as `security` says.
+pub async fn run_secured(
+    url: &str,
+    security: harness::Security,
+    run: &[&str],
+    settings: Settings,
+    uploads: Uploads,
+    launcher: Option<Launcher>,
+) -> Vec<CaseResult> {
+    let channel = harness::connect_with(url, security).await.unwrap();
+    let mut ctx = conformance::connect(channel, &Default::default(), settings).await.unwrap();
     ctx.uploads = uploads;
     ctx.launcher = launcher;
     let run: Vec<String> = run.iter().map(|s| s.to_string()).collect();

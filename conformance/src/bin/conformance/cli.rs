@@ -80,6 +80,8 @@ pub(crate) struct Cli {
     /// List the cases that would run, and exit.
     #[arg(long)]
     pub(crate) list: bool,
+    #[command(flatten)]
+    pub(crate) security: SecurityArgs,
     #[cfg(feature = "s3")]
     #[command(flatten)]
     pub(crate) s3: S3Args,
@@ -91,6 +93,69 @@ pub(crate) struct Cli {
     /// `cargo xtask conformance` supplies them.
     #[arg(long, hide = true)]
     pub(crate) print_needs: bool,
+}
+
+/// How the target is reached, and what it demands.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Security")]
+pub(crate) struct SecurityArgs {
+    /// The target speaks TLS. Implied by an https:// --target and by the
+    /// TLS flags below; a --target-cmd needs it (or one of them) to be
+    /// reached over TLS.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// PEM file of the client certificate chain to show (mTLS).
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub(crate) client_key: Option<PathBuf>,
+    /// Accept any server certificate. Anyone on the path can then read and
+    /// change every call: for trying things out only.
+    #[arg(long, conflicts_with = "ca_cert")]
+    pub(crate) insecure: bool,
+    /// A header every call carries, as `name: value` (e.g.
+    /// `authorization: Bearer TOKEN`); repeatable.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// The target refuses calls without the credentials in the --header
+    /// values: check that every method refuses a call without them, or with
+    /// a wrong one, and does no work for it.
+    #[arg(long)]
+    pub(crate) expect_auth: bool,
+    /// The target requires a client certificate (mTLS): check that it
+    /// refuses a client without one, or with one from another CA.
+    #[arg(long, requires = "client_cert")]
+    pub(crate) expect_client_cert: bool,
+}
+
+impl SecurityArgs {
+    /// Whether the target is reached over TLS.
+    pub(crate) fn wants_tls(&self, target: Option<&str>) -> bool {
+        self.tls
+            || self.ca_cert.is_some()
+            || self.client_cert.is_some()
+            || self.insecure
+            || target.is_some_and(|url| url.starts_with("https://"))
+    }
+
+    /// The connection settings the flags describe.
+    pub(crate) fn security(&self, target: Option<&str>) -> anyhow::Result<harness::Security> {
+        let security = if self.wants_tls(target) {
+            harness::Security::tls(&harness::TlsOptions {
+                ca_cert: self.ca_cert.clone(),
+                client_cert: self.client_cert.clone(),
+                client_key: self.client_key.clone(),
+                insecure: self.insecure,
+            })?
+        } else {
+            harness::Security::plaintext()
+        };
+        security.with_header_lines(&self.headers)
+    }
 }
 
 /// The upload-integrity suite (cargo feature `s3`).

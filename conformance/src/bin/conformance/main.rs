@@ -59,9 +59,23 @@ async fn run(cli: Cli) -> Result<Summary> {
         shrink_time: std::time::Duration::from_secs(cli.shrink_secs),
         replay_args: runner::replay_args(std::env::args().skip(1)),
         command: std::env::var("CONFORMANCE_COMMAND").unwrap_or_else(|_| "conformance".to_owned()),
+        demands: conformance::context::Demands {
+            auth: cli.security.expect_auth,
+            client_certificate: cli.security.expect_client_cert,
+        },
     };
     if let Some(url) = &cli.target {
         errors::check_url("--target", url)?;
+    }
+    let security = cli.security.security(cli.target.as_deref())?;
+    if cli.security.insecure {
+        eprintln!(
+            "WARNING: --insecure: the target's certificate is not checked. Anyone between here and the \
+             target can read and change every call, credentials included."
+        );
+    }
+    if cli.security.expect_auth && cli.security.headers.is_empty() {
+        anyhow::bail!("--expect-auth needs the credentials the target expects, as --header 'name: value'");
     }
 
     #[cfg(feature = "s3")]
@@ -80,13 +94,15 @@ async fn run(cli: Cli) -> Result<Summary> {
     }
 
     let (target, launcher) = match (&cli.target, &cli.target_cmd) {
-        (Some(url), _) => (Target::address(url).await?, None),
+        (Some(url), _) => (Target::address(url, security.clone()).await?, None),
         (None, Some(command)) => {
             let command = fill_in(command, &values);
             let log = std::env::temp_dir().join(format!("conformance-target-{}.log", std::process::id()));
             println!("target log: {}", log.display());
-            let target = Target::command_with_env(&command, &env, DEFAULT_STARTUP_TIMEOUT, &log).await?;
-            (target, Some(Launcher::Command { command, env }))
+            let target =
+                Target::command_with_env(&command, &env, security.clone(), DEFAULT_STARTUP_TIMEOUT, &log)
+                    .await?;
+            (target, Some(Launcher::Command { command, env, security: security.clone() }))
         }
         (None, None) => anyhow::bail!(
             "no target: pass --target URL (a server you run) or --target-cmd 'COMMAND {{addr}}' (one the \
@@ -95,6 +111,7 @@ async fn run(cli: Cli) -> Result<Summary> {
     };
     let started_by = cli.target_cmd.as_deref().map(|command| format!(", started by `{command}`"));
     println!("target: {}{}", target.url(), started_by.unwrap_or_default());
+    println!("connection: {}", security.describe());
     println!("seed: {seed}  inputs per property: {}", cli.inputs);
     #[cfg(feature = "s3")]
     match &uploads.store {
@@ -110,7 +127,7 @@ async fn run(cli: Cli) -> Result<Summary> {
         descriptors: cli.descriptors.clone(),
         services: (!cli.services.is_empty()).then(|| cli.services.clone()),
     };
-    let mut ctx = conformance::connect(target.url(), target.channel(), &discover, settings).await?;
+    let mut ctx = conformance::connect(target.channel(), &discover, settings).await?;
     println!("{}", ctx.discovery.report());
     ctx.target_process_group = target.process_group();
     ctx.launcher = launcher;
@@ -228,7 +245,7 @@ mod images {
         latency::{self, Floor, Options, Subject, SubjectKind},
     };
     use harness::target::{DEFAULT_STARTUP_TIMEOUT, Target};
-    use tonic::transport::Channel;
+    use harness::transport::Channel;
 
     use crate::{cli::Cli, errors};
 
@@ -240,7 +257,13 @@ mod images {
         let reference = match (&cli.images.reference, &cli.images.reference_cmd) {
             (Some(url), _) => {
                 errors::check_url("--reference", url)?;
-                Some(Target::address(url).await?)
+                // The reference is ours to reach, not the target's: plaintext
+                // unless its URL says otherwise, and then with the same trust.
+                let security = match url.starts_with("https://") {
+                    true => cli.security.security(Some(url))?,
+                    false => harness::Security::plaintext(),
+                };
+                Some(Target::address(url, security).await?)
             }
             (None, Some(command)) => {
                 let log =

@@ -19,7 +19,7 @@ use std::{
 };
 
 use contracts::uploader::{UploadRequest, UploadResponse, file_uploader_client::FileUploaderClient};
-use harness::transport::RawChannel;
+use harness::transport::Channel;
 use tokio::sync::{mpsc, oneshot};
 
 use super::content::{Chunking, Content};
@@ -108,7 +108,7 @@ pub(super) struct Upload {
 /// only when the server stops making progress for `stall_limit`: the caller
 /// judges the outcome.
 pub(super) async fn upload(
-    channel: RawChannel,
+    channel: Channel,
     store: Option<Arc<Store>>,
     plan: Plan,
     stall_limit: Duration,

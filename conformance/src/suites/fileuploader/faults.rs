@@ -312,9 +312,7 @@ async fn s3_unreachable(ctx: Arc<Context>, _: Arc<Store>, _: String) -> Verdict 
             for size in [1024, 2 * ctx.uploads.part_size as u64 + 1] {
                 let plan =
                     Plan::clean(format!("unreachable/{size}"), Content { seed: 9, size }, Chunking::whole());
-                let raw = harness::transport::RawChannel::new(target.url())
-                    .map_err(|err| Failure::new("a connection to the second instance", format!("{err:#}")))?;
-                match client::upload(raw, None, plan, stall_limit).await?.outcome {
+                match client::upload(target.channel(), None, plan, stall_limit).await?.outcome {
                     Outcome::Answered(Err(status)) if status.code() == tonic::Code::Unavailable => {}
                     Outcome::Answered(Ok(response)) => expect_eq("success", false, response.success)
                         .map_err(|failure| Failure {

@@ -8,7 +8,8 @@
 //! The modules follow the themes of the cases: `round_trip` (every size,
 //! any chunking, the longest name), `faults` (cancellation, renames, bad
 //! names, digests, deadlines, S3 down), `concurrency` (many uploads, many
-//! writers of one key) and `large` (1 GiB in flat memory). `client` drives
+//! writers of one key), `large` (1 GiB in flat memory) and `refused` (an
+//! upload without credentials stores nothing). `client` drives
 //! one upload with its planned fault; `content` describes files and
 //! chunkings in a few shrinkable numbers.
 
@@ -17,6 +18,7 @@ mod concurrency;
 mod content;
 mod faults;
 mod large;
+mod refused;
 mod round_trip;
 
 use std::{future::Future, sync::Arc};
@@ -35,6 +37,7 @@ pub(super) fn cases(ctx: &Context) -> Vec<Case> {
     let mut cases = round_trip::cases(&method, ctx.uploads.part_size as u64);
     cases.extend(faults::cases(&method));
     cases.extend(concurrency::cases(&method));
+    cases.extend(refused::cases(ctx));
     if ctx.uploads.large {
         cases.extend(large::cases(&method));
     }
@@ -67,7 +70,7 @@ fn faulty_size(part: u64) -> impl Strategy<Value = u64> {
 
 /// Runs `plan`, with its fault timed by what `store` sees.
 async fn run(ctx: &Context, store: Option<&Arc<Store>>, plan: Plan) -> Result<Upload, Failure> {
-    client::upload(ctx.raw.clone(), store.cloned(), plan, ctx.settings.watchdog).await
+    client::upload(ctx.channel.clone(), store.cloned(), plan, ctx.settings.watchdog).await
 }
 
 /// How long the suite waits for the target to have finished with a key:

@@ -19,7 +19,7 @@ use contracts::inference::{
     BoundingBox, InferRequest, InferResponse, ModelInfoRequest, ModelInfoResponse,
     inference_methods_client::InferenceMethodsClient,
 };
-use tonic::transport::Channel;
+use harness::transport::Channel;
 
 use self::{
     agreement::agrees_with_reference,
