@@ -370,11 +370,9 @@ async fn without_the_flags_the_credential_checks_say_how_to_turn_them_on() {
         None,
     )
     .await;
-    for name in [
-        "security/calculator.Calculator/Cube/refused-without-credentials",
-        "security/tls/client-without-certificate-refused",
-        "security/tls/plaintext-client-refused",
-    ] {
+    for name in
+        ["security/credentials", "security/tls/client-certificates", "security/tls/plaintext-client-refused"]
+    {
         assert!(
             matches!(verdict(&results, name), conformance::report::Verdict::Skipped { reason } if reason.contains("--")),
             "{name}: {results:#?}"

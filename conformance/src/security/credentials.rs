@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tonic::Code;
 
-use super::{case, keeps_serving, method_name, skipped, verdict};
+use super::{case, keeps_serving, method_name, verdict};
 use crate::{
     case::Case,
     context::Context,
@@ -28,18 +28,13 @@ enum Refusal {
     Wrong,
 }
 
-pub(super) fn cases(ctx: &Context, method: &MethodDescriptor) -> Vec<Case> {
+/// The two checks of `method`, for a target that demands credentials.
+pub(super) fn cases(method: &MethodDescriptor) -> Vec<Case> {
     let service = method.parent_service().full_name().to_owned();
     [("refused-without-credentials", Refusal::Missing), ("refused-with-wrong-credentials", Refusal::Wrong)]
         .into_iter()
         .map(|(property, refusal)| {
             let name = format!("{}/{property}", method_name(method));
-            if !ctx.settings.demands.auth {
-                return skipped(
-                    name,
-                    "pass --expect-auth (with the credentials as --header) when the target demands them",
-                );
-            }
             let method = method.clone();
             case(name, Some(&service), move |ctx| {
                 let method = method.clone();

@@ -17,11 +17,12 @@ use crate::{
     s3::Store,
 };
 
+/// The case, for a target that demands credentials; `security/credentials`
+/// stands for it otherwise.
 pub(super) fn cases(ctx: &Context) -> Vec<Case> {
     let name = format!("security/{SERVICE}/Upload/refused-upload-stores-nothing");
     if !ctx.settings.demands.auth {
-        let reason = "pass --expect-auth (with the credentials as --header) when the target demands them";
-        return vec![Case::skipped("security", name, reason.to_owned())];
+        return Vec::new();
     }
     vec![Case::new("security", name, Some(SERVICE), |ctx| async move {
         match ctx.uploads.store.clone() {
