@@ -20,12 +20,14 @@ pub fn embedded() -> DescriptorPool {
 /// superset of the same message and reads the same way.
 pub fn from_file(path: &Path) -> Result<DescriptorPool> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let set = RawSet::decode(bytes.as_slice())
-        .with_context(|| format!("{} is not a binary FileDescriptorSet", path.display()))?;
+    from_bytes(&bytes).with_context(|| format!("reading the descriptor set {}", path.display()))
+}
+
+/// [`from_file`], from the file's bytes.
+pub fn from_bytes(bytes: &[u8]) -> Result<DescriptorPool> {
+    let set = RawSet::decode(bytes).context("not a binary FileDescriptorSet")?;
     let files = set.file.into_iter().map(File::decode).collect::<Result<Vec<_>>>()?;
-    pool_from_files(files).with_context(|| {
-        format!("{} is an incomplete or invalid descriptor set (were imports included?)", path.display())
-    })
+    pool_from_files(files).context("an incomplete or invalid descriptor set (were imports included?)")
 }
 
 /// One `.proto` file's descriptor as it came, encoded: what decoding it into
@@ -74,7 +76,7 @@ struct RawSet {
 }
 
 /// Builds a pool from files in any order, extension options included.
-pub(crate) fn pool_from_files(files: Vec<File>) -> Result<DescriptorPool> {
+pub fn pool_from_files(files: Vec<File>) -> Result<DescriptorPool> {
     extend(&DescriptorPool::new(), files)
 }
 

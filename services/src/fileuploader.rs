@@ -112,7 +112,7 @@ impl file_uploader_server::FileUploader for FileUploader {
 }
 
 /// Object keys of files, as the contract restricts them.
-fn validate_key(key: &str) -> Result<(), Status> {
+pub fn validate_key(key: &str) -> Result<(), Status> {
     let problem = if key.is_empty() {
         Some("is empty: the first message must name the file".to_owned())
     } else if key.len() > MAX_KEY_BYTES {

@@ -50,7 +50,9 @@ impl imagem_service_server::ImagemService for ImagemService {
     }
 }
 
-fn describe(image: &[u8], index: u64) -> ImagemResposta {
+/// The answer to image number `index` of a stream: its format by signature,
+/// and its dimensions only when the file is whole and decodes.
+pub fn describe(image: &[u8], index: u64) -> ImagemResposta {
     let format = detect_format(image);
     let dimensions = if container::is_complete(format, image) { decode_dimensions(image) } else { None };
     let sha256_hex = hex::encode(Sha256::digest(image));
@@ -96,7 +98,9 @@ fn decode_dimensions(image: &[u8]) -> Option<(u32, u32)> {
     limits.max_alloc = Some(MAX_DECODE_ALLOC);
     reader.limits(limits);
     let decoded = reader.decode().ok()?;
-    Some((decoded.width(), decoded.height()))
+    // A file that declares no pixels (a GIF's screen may be 0 wide) has
+    // decoded to nothing: it has no dimensions to report.
+    (decoded.width() > 0 && decoded.height() > 0).then(|| (decoded.width(), decoded.height()))
 }
 
 fn format_name(format: ImageFormat) -> &'static str {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod codegen;
+pub mod fuzz;
 pub mod protovalidate;
 pub mod run;
 pub mod tools;

@@ -37,6 +37,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build the fuzz targets with coverage instrumentation and run
+    /// libFuzzer on each for a bounded time.
+    Fuzz {
+        /// Only these targets (default: all of them).
+        targets: Vec<String>,
+        /// Seconds each target runs.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Install test tools, then run every check CI runs.
     Test,
     /// Fetch the ONNX Runtime library the inference service loads into
@@ -51,6 +60,7 @@ fn main() -> ExitCode {
         Command::Codegen { check: true } => codegen::check(&codegen::Layout::of(&project_root())),
         Command::Conformance { peers, args } => run::conformance(&args, &peers),
         Command::Bench { args } => run::bench(&args),
+        Command::Fuzz { targets, seconds } => xtask::fuzz::fuzz(&targets, seconds),
         Command::Test => run::test(),
         Command::Onnxruntime => xtask::tools::ensure_onnxruntime().map(|path| println!("{}", path.display())),
     };

@@ -243,6 +243,10 @@ pub fn test() -> Result<()> {
         &[("BUF", buf.as_os_str()), ("CONFORMANCE_PYTHON", python.as_os_str())],
     )?;
 
+    // A bounded run of each target: the seeds and regressions are replayed
+    // by the tests above; this looks for new crashes.
+    crate::fuzz::fuzz(&[], 60)?;
+
     step("conformance: our services, the Python peers, then servers nobody on this project wrote");
     conformance(&[], &[Peers::Python, Peers::Grpcio, Peers::GrpcJs])?;
 

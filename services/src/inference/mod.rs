@@ -9,9 +9,11 @@ mod detections;
 mod image_input;
 mod masks;
 mod model;
+mod request;
 mod runtime;
 mod service;
 
 pub use model::{BUNDLED_MODEL, Device, Layout, Model, ModelSource, RawOutputs};
+pub use request::{ModelInput, Prepared, prepare};
 pub use runtime::{DEFAULT_LIBRARY, Runtime, library_path};
 pub use service::{Engine, InferenceConfig, InferenceService};

@@ -12,9 +12,9 @@ use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
 use super::{
-    detections::{self, Thresholds},
-    image_input, masks,
+    detections, image_input, masks,
     model::{Device, Model, ModelSource, SessionOptions},
+    request::{self, ModelInput, Prepared},
     runtime::{self, Runtime},
 };
 
@@ -108,27 +108,16 @@ impl Engine {
     /// The whole pipeline for one request. Blocking: decode and the forward
     /// pass take milliseconds.
     pub fn infer(&self, request: &InferRequest) -> Result<InferResponse, Status> {
-        let thresholds = thresholds(request)?;
         let layout = self.model.layout();
-        // Checked in the order the Python reference checks, so that both
-        // answer a request with several faults with the same code.
-        if request.image_bytes.is_empty() {
-            return Err(Status::invalid_argument("image_bytes is empty"));
-        }
-        if request.return_segmentation && layout.mask_channels == 0 {
-            return Err(Status::failed_precondition(format!(
-                "return_segmentation needs a model with a mask head; {} is a detection-only model",
-                self.model.source()
-            )));
-        }
-        let started = Instant::now();
-        let image = image_input::decode(&request.image_bytes, self.config.max_pixels)?;
-        let decoded = Instant::now();
-        let size = (image.width(), image.height());
-        let mut input = Vec::new();
-        let placement = image_input::letterbox(&image, layout.input_size, &mut input);
-        drop(image);
-        let preprocessed = Instant::now();
+        let source = self.model.source().to_string();
+        let model = ModelInput {
+            size: layout.input_size,
+            max_pixels: self.config.max_pixels,
+            mask_head: layout.mask_channels > 0,
+            model: &source,
+        };
+        let Prepared { thresholds, input, placement, size, started, decoded, preprocessed } =
+            request::prepare(request, &model)?;
         // Postprocessing reads the outputs in place, holding the session for
         // the few hundred microseconds it takes.
         let mut inferred = preprocessed;
@@ -217,28 +206,6 @@ impl Engine {
             model: self.model.source().to_string(),
         }
     }
-}
-
-fn thresholds(request: &InferRequest) -> Result<Thresholds, Status> {
-    let fraction = |name: &str, value: f32, default: f32| {
-        if value.is_nan() || !(0.0..=1.0).contains(&value) {
-            Err(Status::invalid_argument(format!(
-                "{name} is {value}; it must be in [0, 1] (0 means {default})"
-            )))
-        } else if value == 0.0 {
-            Ok(default)
-        } else {
-            Ok(value)
-        }
-    };
-    Ok(Thresholds {
-        confidence: fraction("confidence_threshold", request.confidence_threshold, 0.25)?,
-        iou: fraction("iou_threshold", request.iou_threshold, 0.45)?,
-        max_detections: match request.max_detections {
-            0 => 300,
-            n => n as usize,
-        },
-    })
 }
 
 /// The gRPC service around an [`Engine`].
