@@ -68,7 +68,7 @@ pub(super) struct Request<'a> {
 /// Sends `request` as stream 1 on `stream` and waits up to `limit` for its
 /// fate.
 pub(super) async fn send(
-    mut stream: Box<dyn Stream>,
+    stream: Box<dyn Stream>,
     request: &Request<'_>,
     limit: Duration,
 ) -> std::io::Result<Fate> {
@@ -96,17 +96,32 @@ pub(super) async fn send(
     }
     // An empty message: flag 0, length 0.
     frame(&mut out, DATA, END_STREAM, 1, &[0, 0, 0, 0, 0]);
-    // The server may refuse before reading everything; what it does then
-    // is the answer, so a failed write is not an error.
-    let wrote = stream.write_all(&out).await;
-    let fate = tokio::time::timeout(limit, read_fate(&mut stream)).await.unwrap_or(Ok(Fate::Hung))?;
-    match (wrote, &fate) {
-        (Err(err), Fate::Hung) => Err(err),
-        _ => Ok(fate),
-    }
+    // Writing runs beside reading: a server may stop reading a megabyte of
+    // headers and answer (or not) while the write is stuck, and the limit
+    // must cover both. A failed write is no error of the check's: the
+    // server may refuse before reading everything, and what it does then
+    // is the answer.
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (acks, mut to_write) = tokio::sync::mpsc::unbounded_channel::<BytesMut>();
+    let writing = tokio::spawn(async move {
+        if writer.write_all(&out).await.is_err() {
+            return;
+        }
+        while let Some(bytes) = to_write.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    });
+    let fate = tokio::time::timeout(limit, read_fate(&mut reader, acks)).await.unwrap_or(Ok(Fate::Hung));
+    writing.abort();
+    fate
 }
 
-async fn read_fate(stream: &mut Box<dyn Stream>) -> std::io::Result<Fate> {
+async fn read_fate(
+    stream: &mut tokio::io::ReadHalf<Box<dyn Stream>>,
+    acks: tokio::sync::mpsc::UnboundedSender<BytesMut>,
+) -> std::io::Result<Fate> {
     loop {
         let mut head = [0u8; 9];
         if read_exact_or_eof(stream, &mut head).await?.is_none() {
@@ -129,7 +144,7 @@ async fn read_fate(stream: &mut Box<dyn Stream>) -> std::io::Result<Fate> {
                 let mut ack = BytesMut::new();
                 frame(&mut ack, SETTINGS, ACK, 0, &[]);
                 // A server that has stopped reading shows in what it sends.
-                let _ = stream.write_all(&ack).await;
+                let _ = acks.send(ack);
             }
             _ => {}
         }
@@ -137,7 +152,10 @@ async fn read_fate(stream: &mut Box<dyn Stream>) -> std::io::Result<Fate> {
 }
 
 /// Fills `buf`, or `None` when the stream ends (or is reset) first.
-async fn read_exact_or_eof(stream: &mut Box<dyn Stream>, buf: &mut [u8]) -> std::io::Result<Option<()>> {
+async fn read_exact_or_eof(
+    stream: &mut tokio::io::ReadHalf<Box<dyn Stream>>,
+    buf: &mut [u8],
+) -> std::io::Result<Option<()>> {
     match stream.read_exact(buf).await {
         Ok(_) => Ok(Some(())),
         Err(err)
