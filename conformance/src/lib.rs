@@ -17,6 +17,7 @@ pub mod generic;
 #[cfg(feature = "images")]
 pub mod latency;
 pub mod launcher;
+pub mod load;
 pub mod property;
 pub mod report;
 pub mod reproduce;

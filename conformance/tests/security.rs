@@ -109,13 +109,6 @@ async fn secured_services(
     services::spawn(config).await.unwrap()
 }
 
-async fn conformance(args: &[&str]) -> (Option<i32>, String, String) {
-    let output =
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance")).args(args).output().await.unwrap();
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (output.status.code(), text(&output.stdout), text(&output.stderr))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_takes_certificates_headers_and_the_demands() {
     let files = pki::Files::new();
@@ -136,14 +129,16 @@ async fn the_binary_takes_certificates_headers_and_the_demands() {
         "health/*",
     ]);
     args.extend(["--inputs", "4", "--no-latency"]);
-    let (code, stdout, stderr) = conformance(&args).await;
+    let (code, stdout, stderr) = support::conformance_binary(&args).await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("target: https://"), "{stdout}");
 
     // Trusting any certificate works, and says loudly what it gives up.
     let insecure = ["--target", &url, "--insecure", "--client-cert", &cert, "--client-key", &key];
-    let (code, stdout, stderr) =
-        conformance(&[&insecure[..], &["-H", &header, "--run", "health/*", "--no-latency"]].concat()).await;
+    let (code, stdout, stderr) = support::conformance_binary(
+        &[&insecure[..], &["-H", &header, "--run", "health/*", "--no-latency"]].concat(),
+    )
+    .await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("WARNING: --insecure"), "{stderr}");
 
@@ -156,7 +151,7 @@ async fn the_binary_takes_certificates_headers_and_the_demands() {
         (vec!["--target", &url, "--ca-cert", &ca, "--expect-auth"], "--expect-auth needs the credentials"),
         (vec!["--target", &url, "--ca-cert", &ca, "-H", "no colon"], "is not `name: value`"),
     ] {
-        let (code, stdout, stderr) = conformance(&args).await;
+        let (code, stdout, stderr) = support::conformance_binary(&args).await;
         assert_eq!(code, Some(2), "{args:?}: {stdout}\n{stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");

@@ -32,6 +32,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Put load on one method of a target (`conformance load`; arguments go
+    /// to it: `--call`, `--concurrency`, `--duration`, ...), our services
+    /// when none is named.
+    Load {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the criterion benchmarks (arguments after `--` go to criterion).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         Command::Codegen { check: false } => codegen::generate(&codegen::Layout::of(&project_root())),
         Command::Codegen { check: true } => codegen::check(&codegen::Layout::of(&project_root())),
         Command::Conformance { peers, args } => run::conformance(&args, &peers),
+        Command::Load { args } => run::load(&args),
         Command::Bench { args } => run::bench(&args),
         Command::Fuzz { targets, seconds } => xtask::fuzz::fuzz(&targets, seconds),
         Command::Test => run::test(),

@@ -108,6 +108,27 @@ pub fn conformance(args: &[String], peers: &[Peers]) -> Result<()> {
     Ok(())
 }
 
+/// `conformance load` with the user's arguments, against our services when
+/// they name no target.
+pub fn load(args: &[String]) -> Result<()> {
+    step("building the conformance suite and our services");
+    cargo(build(&[]), &[])?;
+    let mut asked = vec!["load".to_owned()];
+    asked.extend_from_slice(args);
+    let env = supply(&needs(&asked)?)?;
+    step("putting load on the target");
+    let status = Command::new(binary("conformance"))
+        .args(&asked)
+        .envs(env)
+        .current_dir(project_root())
+        .status()
+        .context("running conformance load")?;
+    if !status.success() {
+        return Err(Failed::from(status).into());
+    }
+    Ok(())
+}
+
 fn build(features: &[&str]) -> Vec<OsString> {
     let mut args: Vec<OsString> =
         ["build", "--package", "conformance", "--package", "services"].map(OsString::from).into();
@@ -119,9 +140,15 @@ fn build(features: &[&str]) -> Vec<OsString> {
 
 /// What the suite says a run with `args` needs and was not given.
 fn needs(args: &[String]) -> Result<Vec<String>> {
+    // A subcommand's own flags follow its name.
+    let (command, rest) = match args.first().map(String::as_str) {
+        Some("load") => (&args[..1], &args[1..]),
+        _ => (&args[..0], args),
+    };
     let output = Command::new(binary("conformance"))
+        .args(command)
         .arg("--print-needs")
-        .args(args)
+        .args(rest)
         .current_dir(project_root())
         .output()
         .context("asking the conformance suite what the run needs")?;

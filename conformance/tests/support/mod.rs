@@ -26,6 +26,15 @@ pub fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Runs the `conformance` binary with `args`: its exit code, stdout and
+/// stderr.
+pub async fn conformance_binary(args: &[&str]) -> (Option<i32>, String, String) {
+    let output =
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance")).args(args).output().await.unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
 /// Settings for tests: fewer inputs and a short watchdog, so a fault that
 /// makes the harness wait costs seconds, not minutes.
 pub fn settings() -> Settings {

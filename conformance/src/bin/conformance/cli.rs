@@ -13,9 +13,12 @@ use harness::arbitrary::Sizes;
     about = "Property-tests a gRPC server against its contracts and gRPC's own rules",
     after_help = "The target is --target (a server you run) or --target-cmd (one the suite starts and stops).\n\
                   `cargo xtask conformance` supplies our services when you name neither.\n\
-                  Exit status: 0 when nothing failed, 1 when a case failed, 2 when the run could not start."
+                  Exit status: 0 when nothing failed, 1 when a case failed, 2 when the run could not start.",
+    args_conflicts_with_subcommands = true
 )]
 pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
     /// Server to test, e.g. `http://127.0.0.1:50051`.
     #[arg(long, value_name = "URL", conflicts_with = "target_cmd")]
     pub(crate) target: Option<String>,
@@ -82,6 +85,15 @@ pub(crate) struct Cli {
     pub(crate) list: bool,
     #[command(flatten)]
     pub(crate) security: SecurityArgs,
+    /// The target refuses calls without the credentials in the --header
+    /// values: check that every method refuses a call without them, or with
+    /// a wrong one, and does no work for it.
+    #[arg(long, help_heading = "Security")]
+    pub(crate) expect_auth: bool,
+    /// The target requires a client certificate (mTLS): check that it
+    /// refuses a client without one, or with one from another CA.
+    #[arg(long, requires = "client_cert", help_heading = "Security")]
+    pub(crate) expect_client_cert: bool,
     #[cfg(feature = "s3")]
     #[command(flatten)]
     pub(crate) s3: S3Args,
@@ -95,7 +107,7 @@ pub(crate) struct Cli {
     pub(crate) print_needs: bool,
 }
 
-/// How the target is reached, and what it demands.
+/// How the target is reached.
 #[derive(clap::Args)]
 #[command(next_help_heading = "Security")]
 pub(crate) struct SecurityArgs {
@@ -121,15 +133,68 @@ pub(crate) struct SecurityArgs {
     /// `authorization: Bearer TOKEN`); repeatable.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     pub(crate) headers: Vec<String>,
-    /// The target refuses calls without the credentials in the --header
-    /// values: check that every method refuses a call without them, or with
-    /// a wrong one, and does no work for it.
-    #[arg(long)]
-    pub(crate) expect_auth: bool,
-    /// The target requires a client certificate (mTLS): check that it
-    /// refuses a client without one, or with one from another CA.
-    #[arg(long, requires = "client_cert")]
-    pub(crate) expect_client_cert: bool,
+}
+
+/// What else the binary does.
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// Put load on one method of a target and measure it: calls per second,
+    /// latency percentiles of calls and of response messages, and every
+    /// ending by status.
+    Load(LoadArgs),
+}
+
+/// `conformance load`.
+#[derive(clap::Args)]
+pub(crate) struct LoadArgs {
+    /// Server to load, e.g. `http://127.0.0.1:50051`.
+    #[arg(long, value_name = "URL", conflicts_with = "target_cmd")]
+    pub(crate) target: Option<String>,
+    /// Shell command that starts the server (`{port}` or `{addr}` as for the
+    /// suite, and `{max_message_size}`, `{s3_bucket}`, `{part_size}` at their
+    /// defaults); stopped when the run ends.
+    #[arg(long, value_name = "COMMAND", env = "CONFORMANCE_TARGET_CMD")]
+    pub(crate) target_cmd: Option<String>,
+    /// Descriptor set for a target whose reflection cannot describe the method.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) descriptors: Option<PathBuf>,
+    /// The method, as `package.Service/Method`.
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) call: String,
+    /// One call's requests as JSON: an object, or an array of objects for a
+    /// request stream. Without --data or --data-file, calls are drawn inside
+    /// the contract's `buf.validate` rules.
+    #[arg(long, value_name = "JSON", conflicts_with = "data_file")]
+    pub(crate) data: Option<String>,
+    /// A file of calls, one a line, each as --data takes it; used in turn.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data_file: Option<PathBuf>,
+    /// How many different calls to draw when no data is given.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub(crate) inputs: usize,
+    /// Seed of the drawn calls.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Calls in flight at once, one level after another.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_value = "1,4,16")]
+    pub(crate) concurrency: Vec<usize>,
+    /// Seconds each level runs.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, conflicts_with = "count")]
+    pub(crate) duration: f64,
+    /// Calls each level makes, instead of a duration.
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
+    /// The deadline every call carries, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub(crate) timeout_secs: u64,
+    /// Where load.csv and load.json go.
+    #[arg(long, value_name = "DIR", default_value = "target/conformance/load")]
+    pub(crate) out: PathBuf,
+    #[command(flatten)]
+    pub(crate) security: SecurityArgs,
+    /// Print what this run needs that it was not given (`target`), and exit.
+    #[arg(long, hide = true)]
+    pub(crate) print_needs: bool,
 }
 
 impl SecurityArgs {
@@ -142,8 +207,15 @@ impl SecurityArgs {
             || target.is_some_and(|url| url.starts_with("https://"))
     }
 
-    /// The connection settings the flags describe.
+    /// The connection settings the flags describe; `--insecure` says
+    /// loudly what it gives up.
     pub(crate) fn security(&self, target: Option<&str>) -> anyhow::Result<harness::Security> {
+        if self.insecure {
+            eprintln!(
+                "WARNING: --insecure: the target's certificate is not checked. Anyone between here and the \
+                 target can read and change every call, credentials included."
+            );
+        }
         let security = if self.wants_tls(target) {
             harness::Security::tls(&harness::TlsOptions {
                 ca_cert: self.ca_cert.clone(),

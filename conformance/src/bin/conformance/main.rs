@@ -2,6 +2,7 @@
 
 mod cli;
 mod errors;
+mod load;
 
 use std::{process::ExitCode, sync::Arc, time::Instant};
 
@@ -20,22 +21,31 @@ use crate::cli::Cli;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(cli::Command::Load(args)) = cli.command {
+        return exit_with(async { load::run(args).await.map(|errors| errors == 0) }).await;
+    }
     if cli.print_needs {
         for need in cli.needs() {
             println!("{need}");
         }
         return ExitCode::SUCCESS;
     }
+    exit_with(async { run(cli).await.map(|summary| summary.failed == 0) }).await
+}
+
+/// 0 when `outcome` passed, 1 when it ran and something failed, 2 when it
+/// could not run, 130 on Ctrl-C. Dropping `outcome` drops its target, which
+/// kills a started server.
+async fn exit_with(outcome: impl std::future::Future<Output = Result<bool>>) -> ExitCode {
     tokio::select! {
-        outcome = run(cli) => match outcome {
-            Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
-            Ok(_) => ExitCode::FAILURE,
+        outcome = outcome => match outcome {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
             Err(err) => {
                 eprintln!("error: {}", errors::describe(&err));
                 ExitCode::from(2)
             }
         },
-        // Dropping `run` drops the target, which kills a started server.
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted");
             ExitCode::from(130)
@@ -60,21 +70,15 @@ async fn run(cli: Cli) -> Result<Summary> {
         replay_args: runner::replay_args(std::env::args().skip(1)),
         command: std::env::var("CONFORMANCE_COMMAND").unwrap_or_else(|_| "conformance".to_owned()),
         demands: conformance::context::Demands {
-            auth: cli.security.expect_auth,
-            client_certificate: cli.security.expect_client_cert,
+            auth: cli.expect_auth,
+            client_certificate: cli.expect_client_cert,
         },
     };
     if let Some(url) = &cli.target {
         errors::check_url("--target", url)?;
     }
     let security = cli.security.security(cli.target.as_deref())?;
-    if cli.security.insecure {
-        eprintln!(
-            "WARNING: --insecure: the target's certificate is not checked. Anyone between here and the \
-             target can read and change every call, credentials included."
-        );
-    }
-    if cli.security.expect_auth && cli.security.headers.is_empty() {
+    if cli.expect_auth && cli.security.headers.is_empty() {
         anyhow::bail!("--expect-auth needs the credentials the target expects, as --header 'name: value'");
     }
 
@@ -174,7 +178,7 @@ async fn run(cli: Cli) -> Result<Summary> {
 
 /// `command` with each `{name}` of `values` replaced; `{port}` and `{addr}`
 /// are left for the harness, which picks the port.
-fn fill_in(command: &str, values: &[(&str, String)]) -> String {
+pub(crate) fn fill_in(command: &str, values: &[(&str, String)]) -> String {
     values.iter().fold(command.to_owned(), |line, (name, value)| line.replace(&format!("{{{name}}}"), value))
 }
 
