@@ -28,9 +28,13 @@ pub(super) fn cases(ctx: &Context) -> Vec<Case> {
     } else {
         cases.push(skipped(name, "the target is plaintext (an https:// target, or --tls, turns this on)"));
     }
-    let checks: [(&str, IdentityFn); 2] = [
-        ("tls/client-without-certificate-refused", || Ok(None)),
-        ("tls/client-certificate-from-another-ca-refused", || foreign_identity().map(Some)),
+    let checks: [(&str, &str, IdentityFn); 2] = [
+        ("tls/client-without-certificate-refused", "a client without a certificate", || Ok(None)),
+        (
+            "tls/client-certificate-from-another-ca-refused",
+            "a client whose certificate another CA signed",
+            || foreign_identity().map(Some),
+        ),
     ];
     if !ctx.settings.demands.client_certificate {
         cases.push(skipped(
@@ -39,7 +43,7 @@ pub(super) fn cases(ctx: &Context) -> Vec<Case> {
         ));
         return cases;
     }
-    for (name, identity) in checks {
+    for (name, who, identity) in checks {
         let name = name.to_owned();
         cases.push(case(name, None, move |ctx| async move {
             let outcome = async {
@@ -49,7 +53,7 @@ pub(super) fn cases(ctx: &Context) -> Vec<Case> {
                     .security()
                     .with_identity(identity)
                     .map_err(|err| Failure::new("TLS settings", format!("{err:#}")))?;
-                turned_away(&ctx, ctx.channel.secured(security), "this client").await
+                turned_away(&ctx, ctx.channel.secured(security), who).await
             };
             verdict(outcome.await)
         }));
