@@ -162,11 +162,7 @@ fn valid_requests(
 ) -> BoxedStrategy<Vec<DynamicMessage>> {
     let input = method.input();
     let generator = rules::generate::within_rules(generator(ctx, method), &input);
-    let drawn = if method.is_client_streaming() {
-        generator.requests(&input)
-    } else {
-        generator.stream(&input, 1..=1)
-    };
+    let drawn = generator.call(method);
     let rules = ctx.rules.clone();
     drawn
         .prop_filter("not a valid input", move |requests| {

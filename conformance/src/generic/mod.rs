@@ -248,12 +248,7 @@ fn requests_strategy(
     method: &MethodDescriptor,
     sizes: Sizes,
 ) -> impl Strategy<Value = Vec<DynamicMessage>> + use<> {
-    let generator = Generator::new().sizes(sizes);
-    if method.is_client_streaming() {
-        generator.requests(&method.input())
-    } else {
-        generator.stream(&method.input(), 1..=1)
-    }
+    Generator::new().sizes(sizes).call(method)
 }
 
 /// A method the server lists answers a plain call with something other

@@ -8,8 +8,9 @@
 //! streams, each response message's latency go into hdrhistogram; every
 //! ending is counted by status.
 //!
-//! This is the engine; the `conformance load` command and the inference
-//! sweep's move onto it come next (see issue 12's notes).
+//! `conformance load` is its command line. The inference latency sweep
+//! still has its own driver (`latency/load.rs`); moving it onto this engine
+//! comes next (see issue 12's notes).
 
 mod recorder;
 mod report;
@@ -68,14 +69,9 @@ pub fn drawn_calls(method: &MethodDescriptor, count: usize, seed: u64) -> Result
     let input = method.input();
     let generator = harness::rules::generate::within_rules(Generator::new(), &input);
     let rules = harness::rules::Rules::default();
-    let strategy = if method.is_client_streaming() {
-        generator.requests(&input)
-    } else {
-        generator.stream(&input, 1..=1)
-    };
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
+    let strategy = generator.call(method);
+    let seed = crate::property::case_seed(seed, &format!("load/{}", method.full_name()));
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
     let mut calls = Vec::with_capacity(count);
     let mut attempts = 0;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Recorder;
 
 /// Percentiles of a histogram, in microseconds.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Percentiles {
     /// How many values.
     pub count: u64,
@@ -90,14 +90,7 @@ pub fn table(levels: &[LevelReport]) -> String {
     );
     let ms = |us: u64| us as f64 / 1000.0;
     for level in levels {
-        let latency = level.call_latency.unwrap_or(Percentiles {
-            count: 0,
-            p50_us: 0,
-            p90_us: 0,
-            p95_us: 0,
-            p99_us: 0,
-            max_us: 0,
-        });
+        let latency = level.call_latency.unwrap_or_default();
         let message = level.message_latency.map_or("-".to_owned(), |m| format!("{:.2}", ms(m.p99_us)));
         let endings: Vec<String> =
             level.endings.iter().map(|(name, count)| format!("{name} {count}")).collect();

@@ -47,7 +47,9 @@ use std::{collections::HashMap, fmt, ops::RangeInclusive, sync::Arc};
 
 use proptest::{collection, option, prelude::*, strategy::Union};
 use prost::Message as _;
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, OneofDescriptor, Value};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor, OneofDescriptor, Value,
+};
 
 pub use self::scalars::Sizes;
 
@@ -228,6 +230,16 @@ impl Generator {
         let small = self.clone().sizes(self.sizes.small());
         let long = collection::vec(small.message(desc), 0..=self.sizes.max_stream_len);
         Union::new_weighted(vec![(7, short), (1, long.boxed())]).boxed()
+    }
+
+    /// The requests of one call of `method`: a stream ([`Generator::requests`])
+    /// where the client streams, else exactly one message.
+    pub fn call(&self, method: &MethodDescriptor) -> BoxedStrategy<Vec<DynamicMessage>> {
+        if method.is_client_streaming() {
+            self.requests(&method.input())
+        } else {
+            self.stream(&method.input(), 1..=1)
+        }
     }
 }
 
