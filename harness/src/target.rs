@@ -30,6 +30,19 @@ pub struct Target {
     url: String,
     channel: Channel,
     process: Option<Child>,
+    /// How a started command was started, to start it again.
+    launch: Option<Launch>,
+}
+
+/// A started command's shell line (its port filled in), environment,
+/// security and log.
+#[derive(Debug, Clone)]
+struct Launch {
+    url: String,
+    line: String,
+    env: Vec<(String, String)>,
+    security: Security,
+    log: std::path::PathBuf,
 }
 
 impl Target {
@@ -37,7 +50,7 @@ impl Target {
     /// `https://host:port` with TLS `security`).
     pub async fn address(url: &str, security: Security) -> Result<Target> {
         let channel = crate::connect_with(url, security).await?;
-        Ok(Target { url: url.to_owned(), channel, process: None })
+        Ok(Target { url: url.to_owned(), channel, process: None, launch: None })
     }
 
     /// Starts `command` on a free port and waits until it answers. Its
@@ -61,43 +74,40 @@ impl Target {
             bail!("the target command must say where the port goes with {{port}} or {{addr}}: {command:?}");
         }
         let port = free_port()?;
-        let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let line =
             command.replace("{addr}", &format!("127.0.0.1:{port}")).replace("{port}", &port.to_string());
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(&line)
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {line:?}"))?;
         let url = format!("{}://127.0.0.1:{port}", security.scheme());
-        let started = Instant::now();
-        let channel = loop {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "the target command exited with {status} before serving (its output is in {}): {line}",
-                    log.display()
-                );
+        let launch = Launch { url: url.clone(), line, env: env.to_vec(), security, log: log.to_owned() };
+        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let (child, channel) = launch.start(startup_timeout).await?;
+        Ok(Target { url, channel, process: Some(child), launch: Some(launch) })
+    }
+
+    /// Kills a started command's whole process group with SIGKILL, as a
+    /// crash or an out-of-memory kill would, and waits for its shell.
+    /// Nothing happens to an address.
+    pub async fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.process.take() {
+            if let Some(pid) = child.id() {
+                signal_group(pid, "KILL").await;
             }
-            if let Ok(channel) = crate::connect_with(&url, security.clone()).await
-                && answers(&channel).await
-            {
-                break channel;
-            }
-            if started.elapsed() > startup_timeout {
-                if let Some(pid) = child.id() {
-                    signal_group(pid, "KILL").await;
-                }
-                bail!("the target command did not answer on port {port} within {startup_timeout:?}: {line}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            child.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a killed or stopped command again, on the same port, and
+    /// waits until it answers. Channels already made reconnect to it.
+    pub async fn start_again(&mut self, startup_timeout: Duration) -> Result<()> {
+        let Some(launch) = &self.launch else {
+            bail!("only a target the run started can be started again");
         };
-        Ok(Target { url, channel, process: Some(child) })
+        if self.process.is_some() {
+            bail!("the target command is still running");
+        }
+        let (child, _) = launch.start(startup_timeout).await?;
+        self.process = Some(child);
+        Ok(())
     }
 
     /// `http://host:port` or `https://host:port`.
@@ -125,6 +135,7 @@ impl Target {
     /// and a server that hangs on shutdown must not outlive the run.
     /// Addresses are left alone.
     pub async fn stop(mut self, grace: Duration) -> Result<bool> {
+        self.launch = None;
         let Some(mut child) = self.process.take() else {
             return Ok(true);
         };
@@ -168,6 +179,51 @@ impl Drop for Target {
             // Synchronous on purpose: Drop may run while the runtime is
             // shutting down. `kill_on_drop` covers the shell itself.
             let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+        }
+    }
+}
+
+impl Launch {
+    /// Starts the line, its output appended to the log, and waits until it
+    /// answers.
+    async fn start(&self, startup_timeout: Duration) -> Result<(Child, Channel)> {
+        let Launch { url, line, env, security, log } = self;
+        let log_file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .envs(env.iter().map(|(key, value)| (key, value)))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {line:?}"))?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "the target command exited with {status} before serving (its output is in {}): {line}",
+                    log.display()
+                );
+            }
+            if let Ok(channel) = crate::connect_with(url, security.clone()).await
+                && answers(&channel).await
+            {
+                return Ok((child, channel));
+            }
+            if started.elapsed() > startup_timeout {
+                if let Some(pid) = child.id() {
+                    signal_group(pid, "KILL").await;
+                }
+                bail!("the target command did not answer at {url} within {startup_timeout:?}: {line}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }

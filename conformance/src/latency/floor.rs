@@ -8,7 +8,7 @@
 //! window, the suite writes `{"concurrency": C, "window_ms": W}` and the
 //! floor answers `{"latencies_us": [...], "errors": N, "first_error": S,
 //! "elapsed_us": T}`, after running C callers back to back for W ms the way
-//! [`super::load`] does for servers. Closing the floor's stdin ends it.
+//! the load engine's closed loop does for servers. Closing the floor's stdin ends it.
 //! `conformance/peers/python/floor.py` is such a floor, on onnxruntime.
 
 use std::{

@@ -10,13 +10,14 @@
 //! remainder further. The floor is a process of its own ([`Floor`]), so the
 //! suite links no inference runtime.
 //!
-//! The modules follow one level's data: `load` drives `c` workers for one
-//! window (a floor runs its windows itself), `sweep` repeats windows until
-//! the level is stable, `report` turns the kept windows into numbers, and
-//! `output` and `plot` write them down.
+//! The sweep is one use of the load engine ([`crate::load`]): a gRPC
+//! subject is a closed loop of Infer calls measured in windows until stable
+//! (`sweep`), with the server's `timing` fields averaged; a floor measures
+//! its own windows, which the engine's stability criterion judges the same
+//! way. `report` turns each level into numbers, and `output` and `plot`
+//! write them down.
 
 mod floor;
-mod load;
 mod output;
 mod plot;
 mod report;
@@ -28,11 +29,13 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::{Context as _, Result};
 use harness::transport::Channel;
 
+use crate::load::Stability;
+
 pub use floor::Floor;
 pub use output::{CSV, JSON, SVG};
 pub use report::{Level, Overhead, RATIO_CONCURRENCY, Report, ServerBreakdown, Summary, ThroughputRatio};
 pub use sample::sample_image;
-pub use sweep::{LEVELS, Mode};
+pub use sweep::LEVELS;
 
 /// One thing whose latency is measured.
 #[derive(Debug, Clone)]
@@ -84,9 +87,9 @@ impl Options {
     }
 
     /// The window length and window limit these options mean.
-    pub fn mode(&self) -> Mode {
-        let mode = if self.full { Mode::FULL } else { Mode::SHORT };
-        Mode { window: self.window.unwrap_or(mode.window), ..mode }
+    pub fn stability(&self) -> Stability {
+        let stability = if self.full { Stability::PERF_ANALYZER } else { Stability::QUICK };
+        Stability { window: self.window.unwrap_or(stability.window), ..stability }
     }
 }
 
@@ -95,15 +98,16 @@ impl Options {
 /// report. Error responses are counted, never fatal; only a setup failure
 /// (an image the floor cannot decode, an unwritable folder) ends the sweep.
 pub async fn sweep(subjects: &[Subject], options: &Options) -> Result<Report> {
-    let mode = options.mode();
+    let stability = options.stability();
     let mut levels = Vec::new();
     for subject in subjects {
-        let caller = load::Caller::new(&subject.kind, &options.image);
         for &concurrency in LEVELS {
-            levels.push(sweep::measure(&subject.name, &caller, concurrency, mode).await);
+            levels.push(
+                sweep::measure(&subject.name, &subject.kind, &options.image, concurrency, stability).await?,
+            );
         }
     }
-    let report = Report::new(mode, levels);
+    let report = Report::new(stability, levels);
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
     output::write_csv(&report, &options.out_dir.join(CSV))?;

@@ -11,19 +11,9 @@ use anyhow::{Context as _, Result, anyhow};
 use plotters::prelude::*;
 
 use super::report::Report;
+use crate::load::chart::COLOURS;
 
 const SIZE: (u32, u32) = (960, 560);
-
-/// Tableau's first colours: distinct, and all readable on white (plotters'
-/// own palette puts a pale yellow third).
-const COLOURS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
 
 /// Draws `report` into an SVG file at `path`.
 pub(super) fn write_svg(report: &Report, path: &Path) -> Result<()> {
@@ -91,13 +81,7 @@ fn draw(report: &Report, svg: &mut String) -> Result<(), Box<dyn std::error::Err
             });
         chart.draw_series(p50.iter().chain(&p99).map(|&point| Circle::new(point, 3, colour.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    crate::load::chart::legend(&mut chart)?;
     root.present()?;
     Ok(())
 }

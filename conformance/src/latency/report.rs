@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{load::Window, sweep::Mode};
+use crate::load::{LevelReport, Stability};
 
 /// The concurrency at which the gRPC subjects' throughputs are compared.
 pub const RATIO_CONCURRENCY: usize = 4;
@@ -67,43 +67,38 @@ pub struct ServerBreakdown {
 }
 
 impl Level {
-    /// Summarizes the merged kept windows of one level.
+    /// One level of `subject`, a `kind` subject, at `concurrency`, from
+    /// what the load engine measured.
     pub(super) fn new(
         subject: &str,
-        grpc: bool,
+        kind: &'static str,
         concurrency: usize,
-        kept: &Window,
-        stable: bool,
-        window_throughputs: Vec<f64>,
+        measured: &LevelReport,
     ) -> Level {
-        let latencies = &kept.latencies;
-        let measured = !latencies.is_empty();
-        let quantile = |q: f64| measured.then(|| latencies.value_at_quantile(q));
-        let server = (kept.server.calls > 0).then(|| {
-            let mean = |sum: u64| sum as f64 / kept.server.calls as f64;
-            ServerBreakdown {
-                decode_us: mean(kept.server.decode_us),
-                preprocess_us: mean(kept.server.preprocess_us),
-                inference_us: mean(kept.server.inference_us),
-                postprocess_us: mean(kept.server.postprocess_us),
+        let latency = measured.call_latency;
+        let mean = |field: &str| measured.means.get(field).copied();
+        let server = match super::sweep::TIMING.map(mean) {
+            [Some(decode_us), Some(preprocess_us), Some(inference_us), Some(postprocess_us)] => {
+                Some(ServerBreakdown { decode_us, preprocess_us, inference_us, postprocess_us })
             }
-        });
+            _ => None,
+        };
         Level {
             subject: subject.to_owned(),
-            kind: if grpc { "grpc" } else { "floor" },
+            kind,
             concurrency,
-            windows: window_throughputs.len(),
-            stable,
-            window_throughputs,
-            requests: kept.completed(),
-            errors: kept.errors,
-            first_error: kept.first_error.clone(),
-            throughput: kept.throughput(),
-            mean_us: measured.then(|| latencies.mean()),
-            p50_us: quantile(0.50),
-            p90_us: quantile(0.90),
-            p95_us: quantile(0.95),
-            p99_us: quantile(0.99),
+            windows: measured.window_throughputs.len(),
+            stable: measured.stable.unwrap_or(false),
+            window_throughputs: measured.window_throughputs.clone(),
+            requests: measured.ok,
+            errors: measured.errors(),
+            first_error: measured.first_error.clone(),
+            throughput: measured.ok_per_second,
+            mean_us: latency.map(|l| l.mean_us),
+            p50_us: latency.map(|l| l.p50_us),
+            p90_us: latency.map(|l| l.p90_us),
+            p95_us: latency.map(|l| l.p95_us),
+            p99_us: latency.map(|l| l.p99_us),
             server,
         }
     }
@@ -147,7 +142,7 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     /// The windows it was measured in.
-    pub mode: Mode,
+    pub mode: Stability,
     /// Subject by subject, each in increasing concurrency.
     pub levels: Vec<Level>,
     /// The comparisons.
@@ -156,7 +151,7 @@ pub struct Report {
 
 impl Report {
     /// The report on `levels`, with its summary.
-    pub fn new(mode: Mode, levels: Vec<Level>) -> Report {
+    pub fn new(mode: Stability, levels: Vec<Level>) -> Report {
         let summary = summarize(&levels);
         Report { mode, levels, summary }
     }
@@ -367,7 +362,7 @@ mod tests {
     #[test]
     fn summary_compares_grpc_subjects_with_the_floor_and_the_first_with_the_others() {
         let report = Report::new(
-            Mode::SHORT,
+            Stability::QUICK,
             vec![
                 level("rust", "grpc", 1, 9_000, 110.0),
                 level("rust", "grpc", 4, 20_000, 300.0),
@@ -393,11 +388,15 @@ mod tests {
 
     #[test]
     fn a_level_without_successes_has_no_percentiles() {
-        let mut window = Window::empty();
-        window.elapsed = std::time::Duration::from_millis(300);
-        let level = Level::new("broken", true, 1, &window, false, vec![0.0]);
+        let measured = LevelReport::new(
+            crate::load::Level::Concurrency(1),
+            std::time::Duration::from_millis(300),
+            &crate::load::Recorder::new(),
+            Some((false, vec![0.0])),
+        );
+        let level = Level::new("broken", "grpc", 1, &measured);
         assert_eq!((level.p50_us, level.mean_us, level.server), (None, None, None));
-        let table = Report::new(Mode::SHORT, vec![level]).table();
+        let table = Report::new(Stability::QUICK, vec![level]).table();
         assert!(table.lines().nth(2).unwrap().starts_with("broken  "), "{table}");
     }
 }

@@ -101,6 +101,16 @@ pub async fn run_secured(
     conformance::run(Arc::new(ctx), &Selection::new(&run, &[], &[]).unwrap()).await
 }
 
+/// Our services' binary, beside this test's in the workspace's debug
+/// build; `cargo test --workspace` (and so `cargo xtask test`) builds it.
+pub fn services_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/<test> → target/debug/services
+    let binary = exe.parent().and_then(|deps| deps.parent()).unwrap().join("services");
+    assert!(binary.exists(), "{} is missing: build it with `cargo build -p services`", binary.display());
+    binary
+}
+
 /// The suite's embedded S3 server, as a run starts it.
 pub async fn s3() -> Arc<Store> {
     let options = S3Options {

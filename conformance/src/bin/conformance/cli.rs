@@ -175,19 +175,56 @@ pub(crate) struct LoadArgs {
     /// Seed of the drawn calls.
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
-    /// Calls in flight at once, one level after another.
+    /// Closed loop: calls in flight at once, one level after another.
     #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_value = "1,4,16")]
     pub(crate) concurrency: Vec<usize>,
-    /// Seconds each level runs.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, conflicts_with = "count")]
+    /// Open loop: calls started a second, one level after another, whether
+    /// or not earlier calls have ended. Latency counts from when each call
+    /// was due, so a server that falls behind shows its queue.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', conflicts_with = "concurrency")]
+    pub(crate) rps: Option<Vec<f64>>,
+    /// Seconds each level takes to reach its load from the level before,
+    /// linearly; calls made while ramping are not reported.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, conflicts_with = "count")]
+    pub(crate) ramp: f64,
+    /// Seconds each level is measured.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, conflicts_with_all = ["count", "stable"])]
     pub(crate) duration: f64,
     /// Calls each level makes, instead of a duration.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "stable")]
     pub(crate) count: Option<u64>,
+    /// Measure each level in windows until the OK calls per second of the
+    /// last three are within 10% of their mean, as perf_analyzer does.
+    #[arg(long)]
+    pub(crate) stable: bool,
+    /// With --stable, each window's length in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, requires = "stable")]
+    pub(crate) window: f64,
+    /// With --stable, the windows a level may take before it is reported
+    /// unstable.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "stable")]
+    pub(crate) max_windows: usize,
+    /// HTTP/2 connections to spread the calls over.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) connections: usize,
+    /// With --rps, the most calls in flight; a call due beyond it waits,
+    /// and the wait counts in its latency.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub(crate) max_in_flight: usize,
+    /// A numeric response field (`timing.decode_us`) whose mean to report:
+    /// the server's own account of its time. Repeatable.
+    #[arg(long = "mean-of", value_name = "FIELD")]
+    pub(crate) means: Vec<String>,
     /// The deadline every call carries, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub(crate) timeout_secs: u64,
-    /// Where load.csv and load.json go.
+    /// A fault run: this many seconds into the run, kill the --target-cmd
+    /// server (SIGKILL, as a crash would) and start it again on the same
+    /// port. Calls cut off end UNAVAILABLE and are reported apart; only
+    /// other failures fail the run.
+    #[arg(long, value_name = "SECS")]
+    pub(crate) restart_after: Option<f64>,
+    /// Where load.csv, load.json and load.svg go.
     #[arg(long, value_name = "DIR", default_value = "target/conformance/load")]
     pub(crate) out: PathBuf,
     #[command(flatten)]
