@@ -259,3 +259,29 @@ async fn a_fault_run_restarts_the_target_and_leaves_no_partial_upload() {
         }
     }
 }
+
+/// Paced streams stay open and talk: every request of a Chat stream is
+/// answered, one response a request.
+#[tokio::test(flavor = "multi_thread")]
+async fn paced_streams_exchange_every_message() {
+    let server = services::spawn(services::Config { inference: None, ..Default::default() }).await.unwrap();
+    let channel = harness::connect(&server.url()).await.unwrap();
+    let method = method(&harness::descriptors::embedded(), "coreservices.CoreServices", "Chat");
+    let message = |text: &str| {
+        let mut request = DynamicMessage::new(method.input());
+        request.set_field_by_name("text", Value::String(text.to_owned()));
+        request
+    };
+    let plan = Plan {
+        message_interval: Duration::from_millis(20),
+        ..Plan::new(
+            method.clone(),
+            vec![vec![message("um"), message("dois"), message("três")]],
+            vec![Level::Concurrency(4)],
+            Stop::Count(8),
+        )
+    };
+    let levels = load::run(channel, &plan, |_, _| {}).await.unwrap();
+    assert_eq!(levels[0].ok, 8, "{:?}", levels[0]);
+    assert_eq!(levels[0].message_latency.unwrap().count, 24, "{:?}", levels[0]);
+}

@@ -25,6 +25,7 @@ pub(super) struct Prepared {
     options: CallOptions,
     means: Vec<String>,
     max_in_flight: usize,
+    message_interval: Duration,
 }
 
 impl Prepared {
@@ -42,6 +43,7 @@ impl Prepared {
             },
             means: plan.means.clone(),
             max_in_flight: plan.max_in_flight.max(1),
+            message_interval: plan.message_interval,
         }
     }
 
@@ -57,7 +59,17 @@ impl Prepared {
         let mut last = due;
         let mut gaps = Vec::new();
         let mut fields = Vec::new();
-        let ending = match client.raw(&self.path, bodies, &self.options, self.output.clone()).await {
+        let interval = self.message_interval;
+        let paced = futures_util::StreamExt::then(
+            tokio_stream::iter(bodies.into_iter().enumerate()),
+            move |(index, body)| async move {
+                if index > 0 && !interval.is_zero() {
+                    tokio::time::sleep(interval).await;
+                }
+                body
+            },
+        );
+        let ending = match client.raw_stream(&self.path, paced, &self.options, self.output.clone()).await {
             Ok(mut stream) => loop {
                 let next = if self.means.is_empty() {
                     stream.raw_message().await.map(|body| body.map(|_| ()))

@@ -75,14 +75,18 @@ pub struct Plan {
     /// An open loop's limit on calls in flight. A call due while the limit
     /// is reached waits, and the wait counts in its latency.
     pub max_in_flight: usize,
+    /// For client and bidi streams, the pause between one request message
+    /// and the next: streams that stay open and talk, rather than send
+    /// everything at once.
+    pub message_interval: Duration,
     /// Numeric response fields, as dotted paths (`timing.decode_us`),
     /// whose mean each level reports: a server's own account of its time.
     pub means: Vec<String>,
 }
 
 impl Plan {
-    /// A plan with one connection, no ramp, at most 10,000 calls in flight
-    /// and no fields averaged.
+    /// A plan with one connection, no ramp, at most 10,000 calls in flight,
+    /// request streams sent at once, and no fields averaged.
     pub fn new(method: MethodDescriptor, calls: Vec<Call>, levels: Vec<Level>, stop: Stop) -> Plan {
         Plan {
             method,
@@ -93,6 +97,7 @@ impl Plan {
             timeout: Duration::from_secs(10),
             connections: 1,
             max_in_flight: 10_000,
+            message_interval: Duration::ZERO,
             means: Vec::new(),
         }
     }

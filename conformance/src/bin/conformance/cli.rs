@@ -211,6 +211,11 @@ pub(crate) struct LoadArgs {
     /// and the wait counts in its latency.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_in_flight: usize,
+    /// For client and bidi streams, milliseconds between one request
+    /// message and the next, so that streams stay open and talk (the call's
+    /// --timeout-secs must cover the whole stream).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub(crate) message_interval_ms: u64,
     /// A numeric response field (`timing.decode_us`) whose mean to report:
     /// the server's own account of its time. Repeatable.
     #[arg(long = "mean-of", value_name = "FIELD")]

@@ -146,6 +146,7 @@ fn plan(args: &LoadArgs, method: MethodDescriptor, calls: Vec<Call>) -> Result<P
         connections: args.connections,
         max_in_flight: args.max_in_flight,
         means: args.means.clone(),
+        message_interval: Duration::from_millis(args.message_interval_ms),
         ..Plan::new(method, calls, levels, stop)
     })
 }
