@@ -188,3 +188,26 @@ async fn reproduced_buf_curl_lines_carry_the_tls_settings() {
     assert!(output.status.success(), "{line}\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("\"result\": \"27\""), "{stdout}");
 }
+
+/// The load engine's own HTTP/2 client keeps the run's TLS, client
+/// certificate and headers: with them every call is served, without the
+/// token every call is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_runs_over_tls_with_a_client_certificate_and_a_token() {
+    use conformance::load::{self, Level, Plan, Stop};
+    let files = pki::Files::new();
+    let server = secured_services(&files, None).await;
+    let pool = harness::descriptors::embedded();
+    let method = pool.get_service_by_name("calculator.Calculator").unwrap().methods().next().unwrap();
+    let mut request = prost_reflect::DynamicMessage::new(method.input());
+    request.set_field_by_name("number", prost_reflect::Value::I64(2));
+    let plan = Plan {
+        connections: 2,
+        ..Plan::new(method, vec![vec![request]], vec![Level::Concurrency(2)], Stop::Count(20))
+    };
+    for (security, expected) in [(files.security(TOKEN), "OK"), (files.tls(), "Unauthenticated")] {
+        let channel = harness::connect_with(&server.url(), security).await.unwrap();
+        let levels = load::run(channel, &plan, |_, _| {}).await.unwrap();
+        assert_eq!(levels[0].endings.get(expected), Some(&20), "{:?}", levels[0]);
+    }
+}

@@ -205,18 +205,6 @@ impl DynamicClient {
         self.open(path, tokio_stream::iter(bodies), options, output).await
     }
 
-    /// [`DynamicClient::raw`] with the request bodies as a stream, sent as
-    /// they come: for paced streams, whose messages are spread over time.
-    pub async fn raw_stream(
-        &mut self,
-        path: &str,
-        bodies: impl Stream<Item = Bytes> + Send + 'static,
-        options: &CallOptions,
-        output: MessageDescriptor,
-    ) -> Result<ResponseStream, CallError> {
-        self.open(path, bodies, options, output).await
-    }
-
     async fn open(
         &mut self,
         path: &str,

@@ -11,6 +11,7 @@ pub mod call;
 pub mod codec;
 pub mod compare;
 pub mod descriptors;
+pub mod direct;
 pub mod discovery;
 pub mod health;
 pub mod memory;
@@ -22,6 +23,7 @@ pub mod text;
 pub mod transport;
 
 pub use call::{BidiCall, CallError, CallOptions, DynamicClient, Reply, ResponseStream};
+pub use direct::DirectClient;
 pub use security::{Security, TlsOptions};
 pub use transport::Channel;
 

@@ -87,11 +87,22 @@ impl Target {
     /// crash or an out-of-memory kill would, and waits for its shell.
     /// Nothing happens to an address.
     pub async fn kill(&mut self) -> Result<()> {
-        if let Some(mut child) = self.process.take() {
-            if let Some(pid) = child.id() {
-                signal_group(pid, "KILL").await;
+        let Some(mut child) = self.process.take() else { return Ok(()) };
+        let group = child.id();
+        if let Some(pid) = group {
+            signal_group(pid, "KILL").await;
+        }
+        child.wait().await?;
+        // The shell may die before the server it started: wait until the
+        // whole group is gone, so that its port is free to listen on again.
+        let started = Instant::now();
+        while let Some(pid) = group
+            && signal_group(pid, "0").await
+        {
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("the target's processes outlived SIGKILL for 10 s");
             }
-            child.wait().await?;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Ok(())
     }

@@ -7,9 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Result;
 use bytes::Bytes;
-use harness::{CallError, CallOptions, Channel, DynamicClient, call::path_of};
+use harness::{CallError, Channel, DirectClient, call::path_of, direct::DirectRequest};
 use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage as _, Value};
+use smallvec::SmallVec;
 use tokio::{sync::Semaphore, task::JoinSet};
 
 use super::{Level, Plan, Shared};
@@ -18,81 +20,66 @@ use super::{Level, Plan, Shared};
 /// a client per connection.
 #[derive(Debug)]
 pub(super) struct Prepared {
-    clients: Vec<DynamicClient>,
-    path: String,
-    bodies: Vec<Vec<Bytes>>,
+    clients: Vec<DirectClient>,
+    request: DirectRequest,
+    /// Each call's request messages, framed for the wire.
+    frames: Vec<Vec<Bytes>>,
     output: MessageDescriptor,
-    options: CallOptions,
     means: Vec<String>,
     max_in_flight: usize,
     message_interval: Duration,
 }
 
 impl Prepared {
-    pub(super) fn new(plan: &Plan, channels: Vec<Channel>) -> Prepared {
-        let encode = |message: &DynamicMessage| Bytes::from(prost::Message::encode_to_vec(message));
-        Prepared {
-            clients: channels.into_iter().map(DynamicClient::new).collect(),
-            path: path_of(&plan.method),
-            bodies: plan.calls.iter().map(|call| call.iter().map(encode).collect()).collect(),
+    pub(super) fn new(plan: &Plan, channels: &[Channel]) -> Result<Prepared> {
+        let encode =
+            |message: &DynamicMessage| harness::direct::frame(&prost::Message::encode_to_vec(message));
+        let clients: Vec<DirectClient> = channels.iter().map(DirectClient::new).collect();
+        let request = clients[0].request(&path_of(&plan.method), plan.timeout)?;
+        Ok(Prepared {
+            clients,
+            request,
+            frames: plan.calls.iter().map(|call| call.iter().map(encode).collect()).collect(),
             output: plan.method.output(),
-            options: CallOptions {
-                timeout: Some(plan.timeout),
-                watchdog: plan.timeout * 2,
-                ..Default::default()
-            },
             means: plan.means.clone(),
             max_in_flight: plan.max_in_flight.max(1),
             message_interval: plan.message_interval,
-        }
-    }
-
-    fn client(&self, number: u64) -> DynamicClient {
-        self.clients[number as usize % self.clients.len()].clone()
+        })
     }
 
     /// Call number `number`, measured from `due`, recorded into `shared`.
-    async fn call(&self, mut client: DynamicClient, number: u64, due: Instant, shared: &Shared) {
+    async fn call(&self, number: u64, due: Instant, shared: &Shared) {
+        let client = &self.clients[number as usize % self.clients.len()];
         // A stride prime to most call counts, so that neighbouring calls
         // differ even when the calls were given in a meaningful order.
-        let bodies = self.bodies[(number as usize).wrapping_mul(7919) % self.bodies.len()].clone();
+        let frames = &self.frames[(number as usize).wrapping_mul(7919) % self.frames.len()];
         let mut last = due;
-        let mut gaps = Vec::new();
+        // Most calls answer once or a few times: no allocation for those.
+        let mut gaps: SmallVec<[Duration; 4]> = SmallVec::new();
         let mut fields = Vec::new();
-        let interval = self.message_interval;
-        let paced = futures_util::StreamExt::then(
-            tokio_stream::iter(bodies.into_iter().enumerate()),
-            move |(index, body)| async move {
-                if index > 0 && !interval.is_zero() {
-                    tokio::time::sleep(interval).await;
-                }
-                body
-            },
-        );
-        let ending = match client.raw_stream(&self.path, paced, &self.options, self.output.clone()).await {
-            Ok(mut stream) => loop {
-                let next = if self.means.is_empty() {
-                    stream.raw_message().await.map(|body| body.map(|_| ()))
-                } else {
-                    stream
-                        .message()
-                        .await
-                        .map(|message| message.map(|message| fields.extend(numbers(&message, &self.means))))
-                };
-                match next {
-                    Ok(Some(())) => {
-                        let now = Instant::now();
-                        gaps.push(now - last);
-                        last = now;
+        let mut undecodable = None;
+        let ending = client
+            .call(&self.request, frames, self.message_interval, |body| {
+                let now = Instant::now();
+                gaps.push(now - last);
+                last = now;
+                // Responses are decoded only when a field is averaged: the
+                // cost would otherwise be the generator's, not the server's.
+                if !self.means.is_empty() {
+                    match DynamicMessage::decode(self.output.clone(), body) {
+                        Ok(message) => fields.extend(numbers(&message, &self.means)),
+                        Err(err) => {
+                            undecodable.get_or_insert_with(|| err.to_string());
+                        }
                     }
-                    Ok(None) => break stream.trailers().await.map(|_| ()),
-                    Err(err) => break Err(err),
                 }
-            },
-            Err(err) => Err(err),
-        };
+            })
+            .await;
         let took = due.elapsed();
-        let ending = ending.map_err(|err| ending_of(&err));
+        let ending = match (ending, undecodable) {
+            (Ok(()), Some(err)) => Err(("undecodable response".to_owned(), err)),
+            (ending, _) => ending.map_err(|err| ending_of(&err)),
+        };
         shared.shards.with(number as usize, |record| record.record(took, &gaps, ending, &fields));
         shared.done.fetch_add(1, Ordering::Relaxed);
     }
@@ -213,21 +200,30 @@ async fn closed(prepared: Arc<Prepared>, schedule: Schedule, shared: Arc<Shared>
         (_, Level::Concurrency(to)) => to,
         _ => unreachable!("a closed loop has a concurrency"),
     };
+    let most_after_ramp = schedule.concurrency(schedule.ramp);
     let mut workers = JoinSet::new();
     for worker in 0..most {
         let (prepared, shared) = (Arc::clone(&prepared), Arc::clone(&shared));
         workers.spawn(async move {
-            let client = prepared.client(worker as u64);
+            // The clock is read only while ramping, not on every call.
+            let mut ramped = schedule.ramp.is_zero();
             loop {
-                if worker >= schedule.concurrency(shared.start.elapsed()) {
-                    if shared.stop.load(Ordering::Relaxed) {
+                let wanted = if ramped {
+                    most_after_ramp
+                } else {
+                    let elapsed = shared.start.elapsed();
+                    ramped = elapsed >= schedule.ramp;
+                    schedule.concurrency(elapsed)
+                };
+                if worker >= wanted {
+                    if ramped || shared.stop.load(Ordering::Relaxed) {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     continue;
                 }
                 let Some(number) = shared.next_call() else { break };
-                prepared.call(client.clone(), number, Instant::now(), &shared).await;
+                prepared.call(number, Instant::now(), &shared).await;
             }
         });
     }
@@ -254,8 +250,7 @@ async fn open(prepared: Arc<Prepared>, schedule: Schedule, shared: Arc<Shared>) 
         };
         let (prepared, shared) = (Arc::clone(&prepared), Arc::clone(&shared));
         calls.spawn(async move {
-            let client = prepared.client(number);
-            prepared.call(client, number, due, &shared).await;
+            prepared.call(number, due, &shared).await;
             drop(slot);
         });
         while calls.try_join_next().is_some() {}

@@ -6,8 +6,10 @@
 //! calls started, whether or not earlier ones have ended), each reached by
 //! a linear ramp from the level before and then held for a duration, a
 //! number of calls, or until its throughput is stable. Every call goes
-//! through the harness's [`DynamicClient`], so all four RPC patterns, TLS
-//! and the run's headers work as in the suite.
+//! through the harness's [`DirectClient`](harness::DirectClient), which
+//! writes gRPC onto HTTP/2 with as little client work per call as it can,
+//! so that the generator's own cost stays small beside the server's; TLS
+//! and the run's headers apply as in the suite, in all four RPC patterns.
 //!
 //! Measuring follows NVIDIA's perf_analyzer: with [`Stop::Stable`], a level
 //! runs in windows until the successful calls per second of its last three
@@ -252,7 +254,7 @@ pub async fn run(channel: Channel, plan: &Plan, progress: impl Fn(usize, u64)) -
     let channels: Vec<Channel> = std::iter::once(channel.clone())
         .chain((1..plan.connections).map(|_| channel.secured(channel.security().clone())))
         .collect();
-    let prepared = Arc::new(drive::Prepared::new(plan, channels));
+    let prepared = Arc::new(drive::Prepared::new(plan, &channels)?);
     let mut reports = Vec::new();
     for index in 0..plan.levels.len() {
         let from = index.checked_sub(1).map(|before| plan.levels[before]);

@@ -211,6 +211,11 @@ pub(crate) struct LoadArgs {
     /// and the wait counts in its latency.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_in_flight: usize,
+    /// Threads the generator runs on; default: one per core. With 1,
+    /// everything runs on one thread, as h2load -t 1 does, and the other
+    /// cores are left to a server on the same host.
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
     /// For client and bidi streams, milliseconds between one request
     /// message and the next, so that streams stay open and talk (the call's
     /// --timeout-secs must cover the whole stream).

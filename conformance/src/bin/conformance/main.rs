@@ -18,11 +18,26 @@ use harness::target::{DEFAULT_STARTUP_TIMEOUT, Target};
 
 use crate::cli::Cli;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// mimalloc rather than glibc's malloc: `conformance load` allocates on
+/// every call, and the generator's own cost is what its ceiling measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(cli::Command::Load(args)) = cli.command {
-        return exit_with(async { load::run(args).await.map(|errors| errors == 0) }).await;
+        // The generator's threads are a load setting, as h2load's -t is:
+        // one thread leaves the other cores to a server on the same host.
+        let runtime = match args.threads {
+            Some(1) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+            Some(threads) => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads.max(1))
+                .enable_all()
+                .build(),
+            None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        };
+        let runtime = runtime.expect("building the async runtime");
+        return runtime.block_on(exit_with(async { load::run(args).await.map(|errors| errors == 0) }));
     }
     if cli.print_needs {
         for need in cli.needs() {
@@ -30,7 +45,9 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    exit_with(async { run(cli).await.map(|summary| summary.failed == 0) }).await
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let runtime = runtime.expect("building the async runtime");
+    runtime.block_on(exit_with(async { run(cli).await.map(|summary| summary.failed == 0) }))
 }
 
 /// 0 when `outcome` passed, 1 when it ran and something failed, 2 when it
