@@ -11,7 +11,8 @@
 //! It keeps every decision of [`Channel`]: the connection is dialled the
 //! same way (h2c, or TLS with ALPN `h2`), the [`crate::Security`]'s headers
 //! go on every call, a connection that fails under a call is UNAVAILABLE
-//! and the next call reconnects, a stream the server reset keeps the status
+//! and the next call reconnects (after a backoff, once a dial has failed:
+//! see [`Backoff`]), a stream the server reset keeps the status
 //! its reset code means, and the deadline is sent but never enforced: a
 //! watchdog at twice it reports [`CallError::NoAnswer`].
 
@@ -38,9 +39,26 @@ pub struct DirectClient {
     /// The open connection, and which one it is: a call that sees it fail
     /// forgets that one only, not a newer one another call opened.
     open: Mutex<Option<(u64, SendRequest<Bytes>)>>,
-    /// Only one call dials at a time; the others wait and share it.
-    dialling: tokio::sync::Mutex<()>,
+    /// Only one call dials at a time; the others wait and share it. After
+    /// a failed dial, the next waits a backoff first.
+    dialling: tokio::sync::Mutex<Backoff>,
     opened: AtomicU64,
+}
+
+/// When to dial again after failed dials: 10 ms after the first, doubling
+/// up to a second, as gRPC clients back off (faster at first, since a fault
+/// run restarts a server in well under a second).
+#[derive(Debug, Default)]
+struct Backoff {
+    next: Option<std::time::Instant>,
+    wait: Duration,
+}
+
+impl Backoff {
+    fn failed(&mut self) {
+        self.wait = (self.wait * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        self.next = Some(std::time::Instant::now() + self.wait);
+    }
 }
 
 /// What every call of one method sends besides its messages, built once.
@@ -58,7 +76,7 @@ impl DirectClient {
         DirectClient {
             channel: channel.clone(),
             open: Mutex::new(None),
-            dialling: tokio::sync::Mutex::new(()),
+            dialling: tokio::sync::Mutex::new(Backoff::default()),
             opened: AtomicU64::new(0),
         }
     }
@@ -192,33 +210,49 @@ impl DirectClient {
         if let Some(open) = self.open.lock().expect("not poisoned").clone() {
             return Ok(open);
         }
-        let _dialling = self.dialling.lock().await;
+        let mut backoff = self.dialling.lock().await;
         if let Some(open) = self.open.lock().expect("not poisoned").clone() {
             return Ok(open);
         }
-        let unavailable = |err: &dyn std::fmt::Display| {
-            CallError::Status(Status::unavailable(format!(
-                "the connection to {} failed: {err}",
-                self.channel.url()
-            )))
-        };
-        let stream = self.channel.dial().await.map_err(|err| unavailable(&err))?;
+        // A server that is down refuses in microseconds: without a pause,
+        // every worker would fail call after call against it.
+        if let Some(next) = backoff.next {
+            tokio::time::sleep_until(next.into()).await;
+        }
+        match self.dial().await {
+            Ok(sender) => {
+                *backoff = Backoff::default();
+                let generation = self.opened.fetch_add(1, Ordering::Relaxed);
+                *self.open.lock().expect("not poisoned") = Some((generation, sender.clone()));
+                Ok((generation, sender))
+            }
+            Err(err) => {
+                backoff.failed();
+                Err(CallError::Status(Status::unavailable(format!(
+                    "the connection to {} failed: {err}",
+                    self.channel.url()
+                ))))
+            }
+        }
+    }
+
+    /// A new connection, its HTTP/2 handshake done and its frames driven by
+    /// a task of its own.
+    async fn dial(&self) -> Result<SendRequest<Bytes>, Box<dyn std::error::Error + Send + Sync>> {
+        let stream = self.channel.dial().await?;
         let (sender, connection) = h2::client::Builder::new()
             // As the harness's channel: a 4 MiB message crosses without
             // waiting for a WINDOW_UPDATE.
             .initial_window_size(4 * 1024 * 1024)
             .initial_connection_window_size(8 * 1024 * 1024)
             .handshake::<_, Bytes>(stream)
-            .await
-            .map_err(|err| unavailable(&err))?;
+            .await?;
         tokio::spawn(async move {
             // Ends when the server closes the connection; the next call
             // dials again.
             let _ = connection.await;
         });
-        let generation = self.opened.fetch_add(1, Ordering::Relaxed);
-        *self.open.lock().expect("not poisoned") = Some((generation, sender.clone()));
-        Ok((generation, sender))
+        Ok(sender)
     }
 
     /// How an h2 error ends a call. A reset the server sent keeps its code;

@@ -230,6 +230,9 @@ async fn closed(prepared: Arc<Prepared>, schedule: Schedule, shared: Arc<Shared>
     while workers.join_next().await.is_some() {}
 }
 
+/// The tokio timer's resolution.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 /// A dispatcher that starts each call when it is due, each on a task of its
 /// own, at most `max_in_flight` at once.
 async fn open(prepared: Arc<Prepared>, schedule: Schedule, shared: Arc<Shared>) {
@@ -237,8 +240,10 @@ async fn open(prepared: Arc<Prepared>, schedule: Schedule, shared: Arc<Shared>) 
     let mut calls = JoinSet::new();
     'dispatch: while let Some(number) = shared.next_call() {
         let due = shared.start + schedule.due(number);
-        if due > Instant::now() {
-            tokio::time::sleep_until(due.into()).await;
+        // The timer wakes on whole milliseconds, late by up to one: wake a
+        // millisecond early instead, and start the call then.
+        if due > Instant::now() + TIMER_TICK {
+            tokio::time::sleep_until((due - TIMER_TICK).into()).await;
             if shared.stop.load(Ordering::Relaxed) {
                 break;
             }
@@ -250,12 +255,21 @@ async fn open(prepared: Arc<Prepared>, schedule: Schedule, shared: Arc<Shared>) 
         };
         let (prepared, shared) = (Arc::clone(&prepared), Arc::clone(&shared));
         calls.spawn(async move {
-            prepared.call(number, due, &shared).await;
+            let from = measured_from(due, Instant::now());
+            prepared.call(number, from, &shared).await;
             drop(slot);
         });
         while calls.try_join_next().is_some() {}
     }
     while calls.join_next().await.is_some() {}
+}
+
+/// Where an open-loop call's latency starts: when it was due, or when it
+/// started if that was earlier. The generator's lateness counts against the
+/// server, as a real client's queue would; its earliness does not count for
+/// it.
+fn measured_from(due: Instant, started: Instant) -> Instant {
+    due.min(started)
 }
 
 async fn until_stopped(shared: &Shared) {
@@ -296,6 +310,15 @@ mod tests {
         // Dues never go backwards.
         let dues: Vec<Duration> = (0..1000).map(|n| up.due(n)).collect();
         assert!(dues.windows(2).all(|pair| pair[0] <= pair[1]));
+    }
+
+    #[test]
+    fn open_loop_latency_starts_at_the_earlier_of_due_and_started() {
+        let due = Instant::now();
+        let late = due + Duration::from_millis(3);
+        let early = due - Duration::from_millis(1);
+        assert_eq!(measured_from(due, late), due);
+        assert_eq!(measured_from(due, early), early);
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! An open loop measures each call from the moment it was due, not the
 //! moment it was sent, so a server that falls behind cannot hide its queue
 //! by slowing the generator down (what wrk2 calls coordinated omission).
+//! The timer wakes on whole milliseconds, so calls start up to a millisecond
+//! early, and one that started early is measured from when it started.
 //!
 //! `conformance load` is its command line, and the inference latency sweep
 //! ([`crate::latency`]) one of its uses.
