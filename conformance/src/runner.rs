@@ -232,6 +232,13 @@ pub fn write_json(path: &Path, ctx: &Context, results: &[CaseResult]) -> Result<
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Writes the Markdown report, for a CI job's summary page and pull-request
+/// comments.
+pub fn write_markdown(path: &Path, ctx: &Context, results: &[CaseResult]) -> Result<()> {
+    let text = crate::report::markdown::render(&ctx.url, ctx.settings.seed, results);
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Writes a JUnit XML report, one test suite per conformance suite, for CI
 /// systems that render those.
 pub fn write_junit(path: &Path, results: &[CaseResult]) -> Result<()> {

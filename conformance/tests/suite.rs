@@ -110,11 +110,13 @@ async fn conformance(args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_binary_writes_json_and_junit_and_honours_selection() {
+async fn the_binary_writes_json_junit_and_markdown_and_honours_selection() {
     let url = calculator().await;
     let dir = tempfile::tempdir().unwrap();
-    let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
-    let (json, junit) = (json.to_str().unwrap(), junit.to_str().unwrap());
+    let (json, junit, markdown) =
+        (dir.path().join("r.json"), dir.path().join("r.xml"), dir.path().join("r.md"));
+    let (json, junit, markdown) =
+        (json.to_str().unwrap(), junit.to_str().unwrap(), markdown.to_str().unwrap());
     let output = conformance(&[
         "--target",
         &url,
@@ -130,6 +132,8 @@ async fn the_binary_writes_json_and_junit_and_honours_selection() {
         json,
         "--junit",
         junit,
+        "--markdown",
+        markdown,
     ])
     .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -145,6 +149,9 @@ async fn the_binary_writes_json_and_junit_and_honours_selection() {
         xml.contains(r#"<testcase name="declared/calculator.Calculator/Cube/expect/exact-cube""#),
         "{xml}"
     );
+    let text = std::fs::read_to_string(markdown).unwrap();
+    assert!(text.contains("1 passed, 0 failed, 0 skipped, root seed `3`"), "{text}");
+    assert!(text.contains(" | 1 | 0 | 0 |"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

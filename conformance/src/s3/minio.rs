@@ -17,8 +17,12 @@ mod with_docker {
     use anyhow::Result;
     use testcontainers_modules::{
         minio::MinIO,
-        testcontainers::{ContainerAsync, runners::AsyncRunner},
+        testcontainers::{ContainerAsync, ImageExt, runners::AsyncRunner},
     };
+
+    /// MinIO left Docker Hub in September 2026; its own second registry
+    /// still serves the release the module pins, with the same digest.
+    const REGISTRY_IMAGE: &str = "quay.io/minio/minio";
 
     /// The running container; dropping it removes it.
     pub(crate) type Container = ContainerAsync<MinIO>;
@@ -28,7 +32,7 @@ mod with_docker {
         if !docker_reachable() {
             return Ok(Err("no Docker daemon".to_owned()));
         }
-        let container = match MinIO::default().start().await {
+        let container = match MinIO::default().with_name(REGISTRY_IMAGE).start().await {
             Ok(container) => container,
             Err(err) => {
                 let text = format!("{err:#}");

@@ -80,6 +80,10 @@ pub(crate) struct Cli {
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub(crate) junit: Option<PathBuf>,
+    /// Write a Markdown report here: counts per suite, then each failure
+    /// with its evidence (for `$GITHUB_STEP_SUMMARY` or a pull-request comment).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) markdown: Option<PathBuf>,
     /// List the cases that would run, and exit.
     #[arg(long)]
     pub(crate) list: bool,

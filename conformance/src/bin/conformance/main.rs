@@ -176,6 +176,9 @@ async fn run(cli: Cli) -> Result<Summary> {
     if let Some(path) = &cli.junit {
         runner::write_junit(path, &results)?;
     }
+    if let Some(path) = &cli.markdown {
+        runner::write_markdown(path, &ctx, &results)?;
+    }
     #[allow(unused_mut)]
     let mut summary = Summary::of(&results);
     #[cfg(feature = "images")]

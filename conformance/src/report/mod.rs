@@ -1,5 +1,7 @@
 //! Named results with evidence, printed the way CI log readers expect.
 
+pub mod markdown;
+
 use std::{fmt, time::Duration};
 
 use serde::Serialize;
