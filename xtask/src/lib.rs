@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod ci_files;
 pub mod codegen;
 pub mod fuzz;
 pub mod protovalidate;

@@ -58,6 +58,10 @@ enum Command {
     /// Fetch the ONNX Runtime library the inference service loads into
     /// `tools/onnxruntime/` (other commands do this when they need it).
     Onnxruntime,
+    /// Lint the CI files users copy: the workflows and the composite action
+    /// (actionlint, with shellcheck on their scripts), docker-compose.yml
+    /// and the Dockerfiles (hadolint). `cargo xtask test` runs this too.
+    CiFiles,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Fuzz { targets, seconds } => xtask::fuzz::fuzz(&targets, seconds),
         Command::Test => run::test(),
         Command::Onnxruntime => xtask::tools::ensure_onnxruntime().map(|path| println!("{}", path.display())),
+        Command::CiFiles => xtask::ci_files::check(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -229,6 +229,7 @@ pub fn test() -> Result<()> {
         Requirements::Models,
         Requirements::Moto,
         Requirements::Independent,
+        Requirements::CiFiles,
     ])?;
 
     step("rustfmt");
@@ -250,6 +251,9 @@ pub fn test() -> Result<()> {
     if !status.success() {
         bail!("buf lint failed");
     }
+
+    // Nothing here can run a workflow or a container: lint them instead.
+    crate::ci_files::check()?;
 
     step("clippy");
     cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"].map(OsStr::new), &[])?;

@@ -70,6 +70,9 @@ pub enum Requirements {
     Models,
     /// grpcio's admin services, for `conformance/peers/independent/`.
     Independent,
+    /// actionlint, shellcheck and hadolint: the static checks of the CI
+    /// files users copy (`ci_files.rs`).
+    CiFiles,
 }
 
 impl Requirements {
@@ -84,6 +87,7 @@ impl Requirements {
             Requirements::Moto => vec![root.join("tools/s3-requirements.txt")],
             Requirements::Models => vec![root.join("models/requirements.txt")],
             Requirements::Independent => vec![root.join("conformance/peers/independent/requirements.txt")],
+            Requirements::CiFiles => vec![root.join("tools/ci-requirements.txt")],
         }
     }
 
@@ -93,6 +97,7 @@ impl Requirements {
             Requirements::Moto => "moto",
             Requirements::Models => "models",
             Requirements::Independent => "independent",
+            Requirements::CiFiles => "ci-files",
         }
     }
 }
