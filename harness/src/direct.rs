@@ -241,10 +241,9 @@ impl DirectClient {
     async fn dial(&self) -> Result<SendRequest<Bytes>, Box<dyn std::error::Error + Send + Sync>> {
         let stream = self.channel.dial().await?;
         let (sender, connection) = h2::client::Builder::new()
-            // As the harness's channel: a 4 MiB message crosses without
-            // waiting for a WINDOW_UPDATE.
-            .initial_window_size(4 * 1024 * 1024)
-            .initial_connection_window_size(8 * 1024 * 1024)
+            // As the harness's channel, for the same reasons.
+            .initial_window_size(crate::transport::STREAM_WINDOW)
+            .initial_connection_window_size(crate::transport::CONNECTION_WINDOW)
             .handshake::<_, Bytes>(stream)
             .await?;
         tokio::spawn(async move {

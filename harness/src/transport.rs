@@ -146,12 +146,23 @@ pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 
 
 impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
+/// A stream's receive window: a 4 MiB message (the largest chunk the
+/// contracts send) crosses without waiting for a WINDOW_UPDATE.
+pub(crate) const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
+
+/// The connection's receive window: HTTP/2's largest. h2 lets DATA frames
+/// of under 256 bytes that wait unread use up a budget of half this window,
+/// each charged 256 bytes less its length, and past it closes the connection
+/// with ENHANCE_YOUR_CALM. A server that writes every message in a frame of
+/// its own (grpc-go does) faster than the harness reads is legal, so the
+/// budget (about 1 GiB) must outlast a whole stream window of the smallest
+/// frames, 5-byte empty messages (about 200 MiB), several times over.
+pub(crate) const CONNECTION_WINDOW: u32 = (1 << 31) - 1;
+
 async fn handshake(stream: Box<dyn Stream>) -> Result<SendRequest<tonic::body::Body>, BoxError> {
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-        // Large uploads: a 4 MiB message (the largest chunk the contracts
-        // send) crosses without waiting for a WINDOW_UPDATE.
-        .initial_stream_window_size(4 * 1024 * 1024)
-        .initial_connection_window_size(8 * 1024 * 1024)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .handshake(TokioIo::new(stream))
         .await?;
     tokio::spawn(async move {
