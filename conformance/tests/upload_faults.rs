@@ -18,6 +18,8 @@ enum Shortcut {
     StoresWhatArrived,
     /// Never compares `expected_sha256`.
     IgnoresExpectedSha256,
+    /// Compares `expected_sha256` without regard to case.
+    TakesUpperCaseSha256,
     /// Lets later messages name another file.
     IgnoresRenames,
     /// Demands a bearer token, but looks at it only once the file is
@@ -104,11 +106,16 @@ impl file_uploader_server::FileUploader for NaiveUploader {
         leftover.s3 = None;
         let data = std::mem::take(&mut leftover.data);
         let sha256_hex = hex::encode(sha2::Sha256::digest(&data));
-        if let Some(expected) = first.expected_sha256
-            && expected != sha256_hex
-            && self.shortcut != Shortcut::IgnoresExpectedSha256
-        {
-            return Err(Status::data_loss("mismatch"));
+        if let Some(mut expected) = first.expected_sha256 {
+            if self.shortcut == Shortcut::TakesUpperCaseSha256 {
+                expected.make_ascii_lowercase();
+            }
+            if expected.len() != 64 || !expected.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(Status::invalid_argument("malformed expected_sha256"));
+            }
+            if expected != sha256_hex && self.shortcut != Shortcut::IgnoresExpectedSha256 {
+                return Err(Status::data_loss("mismatch"));
+            }
         }
         let (size, crc32c) = (data.len() as u64, crc32c::crc32c(&data));
         if self.shortcut == Shortcut::StoresWhatArrived {
@@ -276,6 +283,17 @@ async fn an_uploader_that_ignores_expected_sha256() {
     )
     .await;
     assert!(failure.expected.contains("DataLoss"), "{failure:?}");
+}
+
+#[tokio::test]
+async fn an_uploader_that_takes_an_upper_case_sha256() {
+    let failure = naive_failure(
+        Shortcut::TakesUpperCaseSha256,
+        "uploader.FileUploader/Upload/expected-sha256-malformed",
+    )
+    .await;
+    assert!(failure.expected.starts_with("upper case: InvalidArgument"), "{failure:?}");
+    assert!(failure.actual.starts_with("OK"), "{failure:?}");
 }
 
 #[tokio::test]

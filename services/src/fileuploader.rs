@@ -144,13 +144,19 @@ fn shown(name: &str) -> String {
     }
 }
 
+/// The contract's form only: `hex` alone would take upper case too, which
+/// another implementation may rightly refuse.
 fn parse_sha256(hex_digest: &str) -> Result<[u8; 32], Status> {
-    let mut digest = [0u8; 32];
-    hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
+    let refused = || {
         Status::invalid_argument(format!(
-            "expected_sha256 {} is not 64 hexadecimal characters",
+            "expected_sha256 {} is not 64 lowercase hexadecimal characters",
             shown(hex_digest)
         ))
-    })?;
+    };
+    if !hex_digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(refused());
+    }
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| refused())?;
     Ok(digest)
 }

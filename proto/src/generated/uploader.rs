@@ -9,8 +9,9 @@ pub struct UploadRequest {
     #[prost(bytes = "bytes", tag = "2")]
     pub chunk: ::prost::bytes::Bytes,
     /// Lowercase hex SHA-256 the whole file must have, read from the first
-    /// message only. On mismatch nothing is stored and the call fails with
-    /// DATA_LOSS.
+    /// message only: exactly 64 characters of `0-9a-f`. Any other value, upper
+    /// case included, is INVALID_ARGUMENT. On mismatch nothing is stored and
+    /// the call fails with DATA_LOSS.
     #[prost(string, optional, tag = "3")]
     pub expected_sha256: ::core::option::Option<::prost::alloc::string::String>,
 }
@@ -145,7 +146,8 @@ pub mod file_uploader_client {
         /// Errors, after which no object and no unfinished multipart upload remain:
         ///
         /// * INVALID_ARGUMENT: no messages at all; a bad name; a different name in
-        ///  a later message.
+        ///  a later message; an `expected_sha256` that is not 64 lowercase hex
+        ///  digits.
         /// * DATA_LOSS: `expected_sha256` does not match the bytes received.
         /// * UNAVAILABLE: S3 cannot be reached.
         /// * CANCELLED / DEADLINE_EXCEEDED: the client went away or its deadline
@@ -205,7 +207,8 @@ pub mod file_uploader_server {
         /// Errors, after which no object and no unfinished multipart upload remain:
         ///
         /// * INVALID_ARGUMENT: no messages at all; a bad name; a different name in
-        ///  a later message.
+        ///  a later message; an `expected_sha256` that is not 64 lowercase hex
+        ///  digits.
         /// * DATA_LOSS: `expected_sha256` does not match the bytes received.
         /// * UNAVAILABLE: S3 cannot be reached.
         /// * CANCELLED / DEADLINE_EXCEEDED: the client went away or its deadline

@@ -38,6 +38,7 @@ pub(super) fn cases(method: &MethodDescriptor) -> Vec<Case> {
         upload_case(method, "name-change-mid-stream", name_change_mid_stream),
         upload_case(method, "bad-names", bad_names),
         upload_case(method, "expected-sha256-mismatch", expected_sha256_mismatch),
+        upload_case(method, "expected-sha256-malformed", expected_sha256_malformed),
         upload_case(method, "deadline-mid-upload", deadline_mid_upload),
         upload_case(method, "s3-unreachable", s3_unreachable),
     ]
@@ -262,6 +263,44 @@ async fn expected_sha256_mismatch(ctx: Arc<Context>, store: Arc<Store>, name: St
         },
     )
     .await
+}
+
+/// An `expected_sha256` that is not 64 lowercase hex digits: INVALID_ARGUMENT,
+/// and nothing stored. The upper-case form of the right digest is among them,
+/// so a server that compares without regard to case is caught.
+async fn expected_sha256_malformed(ctx: Arc<Context>, store: Arc<Store>, _: String) -> Verdict {
+    let content = Content { seed: 3, size: 1024 };
+    let right = hex::encode(content.stored().sha256);
+    let digests = [
+        ("upper case", right.to_uppercase()),
+        ("63 digits", right[1..].to_owned()),
+        ("65 digits", format!("{right}0")),
+        ("a letter past f", format!("g{}", &right[1..])),
+        ("empty", String::new()),
+    ];
+    let checks = digests.into_iter().map(|(kind, digest)| {
+        let (ctx, store) = (&ctx, &store);
+        async move {
+            let key = store.fresh_key("malformed-sha256");
+            let plan = Plan {
+                expected_sha256: Some(digest),
+                ..Plan::clean(key.clone(), content, Chunking::whole())
+            };
+            let checked = async {
+                expect_refused(ctx, None, plan, tonic::Code::InvalidArgument).await?;
+                store.expect_stays_absent(&key, settle(ctx)).await
+            };
+            checked
+                .await
+                .map_err(|failure| Failure { expected: format!("{kind}: {}", failure.expected), ..failure })
+        }
+    });
+    for outcome in join_all(checks).await {
+        if let Err(failure) = outcome {
+            return Verdict::Failed(failure);
+        }
+    }
+    verdict(store.expect_no_unfinished(store.prefix(), ctx.settings.watchdog).await)
 }
 
 /// The client lets its deadline pass mid-upload, once S3 shows the upload,
