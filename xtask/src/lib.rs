@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 pub mod ci_files;
 pub mod codegen;
 pub mod fuzz;
+pub mod go;
 pub mod protovalidate;
 pub mod run;
 pub mod tools;

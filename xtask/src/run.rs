@@ -30,6 +30,9 @@ use crate::{
 pub enum Peers {
     /// Python grpcio servers of our contracts, in `conformance/peers/python/`.
     Python,
+    /// A grpc-go server of our contracts (inference aside), built from
+    /// Debian's Go packages: `conformance/peers/go/`.
+    Go,
     /// grpcio's own admin services (Channelz, CSDS) with health and
     /// reflection, as they come from PyPI: `conformance/peers/independent/`.
     Grpcio,
@@ -43,6 +46,7 @@ impl Peers {
     fn label(self) -> &'static str {
         match self {
             Peers::Python => "the Python peers",
+            Peers::Go => "the Go peer",
             Peers::Grpcio => "grpcio's admin services",
             Peers::GrpcJs => "the grpc-js server",
         }
@@ -53,6 +57,7 @@ impl Peers {
         let root = project_root();
         Ok(match self {
             Peers::Python => python_script("server.py", "--addr {addr}")?,
+            Peers::Go => crate::go::server_command()?,
             Peers::Grpcio => {
                 let python = tools::ensure_venv(&[Requirements::Independent])?;
                 let script = root.join("conformance/peers/independent/grpcio_admin.py");
@@ -231,6 +236,7 @@ pub fn test() -> Result<()> {
         Requirements::Independent,
         Requirements::CiFiles,
     ])?;
+    let go_peers = crate::go::ensure_go_peers()?;
 
     step("rustfmt");
     cargo(["fmt", "--all", "--check"].map(OsStr::new), &[])?;
@@ -271,15 +277,19 @@ pub fn test() -> Result<()> {
     // Ignored tests are the ones that need the tools installed above.
     cargo(
         ["test", "--workspace", "--", "--include-ignored"].map(OsStr::new),
-        &[("BUF", buf.as_os_str()), ("CONFORMANCE_PYTHON", python.as_os_str())],
+        &[
+            ("BUF", buf.as_os_str()),
+            ("CONFORMANCE_PYTHON", python.as_os_str()),
+            ("GO_PEERS", go_peers.as_os_str()),
+        ],
     )?;
 
     // A bounded run of each target: the seeds and regressions are replayed
     // by the tests above; this looks for new crashes.
     crate::fuzz::fuzz(&[], 60)?;
 
-    step("conformance: our services, the Python peers, then servers nobody on this project wrote");
-    conformance(&[], &[Peers::Python, Peers::Grpcio, Peers::GrpcJs])?;
+    step("conformance: our services, the Python and Go peers, then servers nobody on this project wrote");
+    conformance(&[], &[Peers::Python, Peers::Go, Peers::Grpcio, Peers::GrpcJs])?;
 
     step("conformance: upload integrity against moto, a second S3 implementation");
     conformance(&["--s3".into(), "moto".into(), "--run".into(), "uploader.FileUploader/*".into()], &[])
