@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use harness::CallError;
-use tonic::Code;
 
 use crate::{
     context::Context,
@@ -72,15 +71,14 @@ pub(crate) fn blame(verdict: Verdict) -> Verdict {
     }
 }
 
-/// Whether the target answers a plain call, with any status but
-/// UNAVAILABLE: health's `Check("")` where it serves health (which shares
+/// Whether the target answers a plain call, with any status of its own: health's `Check("")` where it serves health (which shares
 /// the server's workers), else a method no server has.
 async fn answers(ctx: &Context) -> bool {
     let limit = ctx.settings.watchdog.min(PROBE);
     if ctx.services.contains("grpc.health.v1.Health") {
         return match tokio::time::timeout(limit, harness::health::status(ctx.channel.clone(), "")).await {
             Ok(Ok(_)) => true,
-            Ok(Err(status)) => status.code() != Code::Unavailable,
+            Ok(Err(status)) => !harness::transport::connection_failed(&status),
             Err(_) => false,
         };
     }
@@ -91,6 +89,5 @@ async fn answers(ctx: &Context) -> bool {
             Ok(stream) => stream.collect().await.1.map(|_| ()),
             Err(err) => Err(err),
         };
-    !matches!(outcome, Err(CallError::NoAnswer { .. }))
-        && outcome.err().and_then(|e| e.code()) != Some(Code::Unavailable)
+    !matches!(outcome, Err(CallError::NoAnswer { .. })) && !outcome.is_err_and(|e| e.connection_failed())
 }

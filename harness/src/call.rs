@@ -90,6 +90,12 @@ impl CallError {
     pub fn code(&self) -> Option<tonic::Code> {
         self.status().map(Status::code)
     }
+
+    /// Whether the call failed beneath gRPC, not with a status the server
+    /// sent: see [`crate::transport::connection_failed`].
+    pub fn connection_failed(&self) -> bool {
+        self.status().is_some_and(crate::transport::connection_failed)
+    }
 }
 
 impl fmt::Display for CallError {
@@ -252,7 +258,11 @@ async fn start(
     path: PathAndQuery,
     request: tonic::Request<impl Stream<Item = Bytes> + Send + 'static>,
 ) -> Result<tonic::Response<Streaming<Bytes>>, Status> {
-    grpc.ready().await.map_err(|err| Status::unavailable(format!("channel not ready: {err}")))?;
+    grpc.ready().await.map_err(|err| {
+        let mut status = Status::unavailable(format!("channel not ready: {err}"));
+        status.set_source(std::sync::Arc::from(err));
+        status
+    })?;
     grpc.streaming(request, path, RawCodec).await
 }
 

@@ -109,8 +109,10 @@ impl Channel {
         // Two calls may race to reconnect; the later connection wins the
         // slot, and the earlier one serves its own call and then closes.
         let sender = self.connect().await.map_err(|err| {
-            Box::new(tonic::Status::unavailable(format!("cannot connect to {}: {err}", self.authority)))
-                as BoxError
+            let mut status =
+                tonic::Status::unavailable(format!("cannot connect to {}: {err}", self.authority));
+            status.set_source(Arc::from(err));
+            Box::new(status) as BoxError
         })?;
         *self.connection.lock().expect("not poisoned") = Some(sender.clone());
         Ok(sender)
@@ -225,5 +227,18 @@ fn unsent(authority: &Authority, err: hyper::Error) -> BoxError {
         return Box::new(status);
     }
     let message = format!("the connection to {authority} failed: {}", status.message());
-    Box::new(tonic::Status::unavailable(message))
+    let mut unavailable = tonic::Status::unavailable(message);
+    unavailable.set_source(Arc::new(status));
+    Box::new(unavailable)
+}
+
+/// Whether `status` reports a call that failed beneath gRPC (a connection
+/// refused, closed, reset or broken as HTTP/2) rather than a status the
+/// server chose. Both read as UNAVAILABLE, as in every gRPC client, but a
+/// server may rightly answer UNAVAILABLE itself (its own backend is down),
+/// and that is an answer, not a fault. A status read from `grpc-status`
+/// never has a source; tonic and this transport attach the error beneath
+/// to every status they make up.
+pub fn connection_failed(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable && std::error::Error::source(status).is_some()
 }

@@ -320,3 +320,49 @@ async fn options_survive_reflection() {
     assert!(reflected.services.iter().any(|name| name == "rules.v1.Bounds"), "{:?}", reflected.services);
     assert_eq!(at_most(&reflected.pool), Some(Value::I64(10)));
 }
+
+/// A status the server sent, even UNAVAILABLE, is an answer; a connection
+/// that was refused or closed before any answer is a failure beneath gRPC.
+#[tokio::test]
+async fn unavailable_from_the_server_is_told_apart_from_a_failed_connection() {
+    struct BackendDown;
+    #[tonic::async_trait]
+    impl contracts::calculator::calculator_server::Calculator for BackendDown {
+        async fn cube(
+            &self,
+            _: tonic::Request<contracts::calculator::CubeRequest>,
+        ) -> Result<tonic::Response<contracts::calculator::CubeResponse>, tonic::Status> {
+            Err(tonic::Status::unavailable("the backend is down"))
+        }
+    }
+    let pool = descriptors::embedded();
+    let cube = method(&pool, "calculator.Calculator", "Cube");
+    let request = DynamicMessage::new(cube.input());
+    let options = CallOptions::default();
+
+    let url = serve(
+        tonic::transport::Server::builder()
+            .add_service(contracts::calculator::calculator_server::CalculatorServer::new(BackendDown)),
+    )
+    .await;
+    let err = DynamicClient::connect(&url).unwrap().unary(&cube, &request, &options).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+    assert!(!err.connection_failed(), "{err}");
+
+    // Nothing listens on a port that was free a moment ago.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let refused = format!("http://127.0.0.1:{port}");
+    let err = DynamicClient::connect(&refused).unwrap().unary(&cube, &request, &options).await.unwrap_err();
+    assert!(err.connection_failed(), "{err}");
+
+    // A listener that closes every connection as soon as it accepts it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closing = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let err = DynamicClient::connect(&closing).unwrap().unary(&cube, &request, &options).await.unwrap_err();
+    assert!(err.connection_failed(), "{err}");
+}

@@ -184,7 +184,11 @@ fn violation(outcome: &Result<(), CallError>) -> Option<String> {
                 status.code(),
                 status.message()
             )),
-            Code::Unavailable => Some(format!("UNAVAILABLE: the connection dropped ({})", status.message())),
+            // A server may answer UNAVAILABLE itself (its backend is down);
+            // only a connection that failed under the call is a fault.
+            Code::Unavailable if harness::transport::connection_failed(status) => {
+                Some(format!("UNAVAILABLE: the connection dropped ({})", status.message()))
+            }
             _ => None,
         },
         Err(other) => Some(other.to_string()),
@@ -317,7 +321,7 @@ async fn arbitrary_requests(ctx: Arc<Context>, method: MethodDescriptor) -> Verd
 async fn keeps_serving(ctx: &Context, method: &MethodDescriptor) -> Result<(), Failure> {
     let outcome = plain_call(ctx, method).await;
     match &outcome {
-        Err(CallError::Status(status)) if status.code() == Code::Unavailable => Err(Failure::new(
+        Err(err) if err.connection_failed() => Err(Failure::new(
             "the server to keep serving",
             format!("a follow-up call failed: {}", describe(&outcome)),
         )),
@@ -369,7 +373,7 @@ async fn invalid_protobuf(ctx: Arc<Context>, method: MethodDescriptor) -> Verdic
     let garbage = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     let outcome = raw_outcome(&ctx, &path_of(&method), method.output(), garbage).await;
     let verdict = match &outcome {
-        Err(CallError::Status(status)) if status.code() != Code::Unavailable => Ok(()),
+        Err(CallError::Status(status)) if !harness::transport::connection_failed(status) => Ok(()),
         other => Err(Failure::new("an error status for a body that is not protobuf", describe(other))),
     };
     match verdict.and(keeps_serving(&ctx, &method).await) {

@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use harness::{CallError, Channel, DynamicClient};
 use prost_reflect::{MessageDescriptor, MethodDescriptor};
-use tonic::Code;
 
 use crate::{
     case::Case,
@@ -80,7 +79,7 @@ fn skipped(name: String, reason: &str) -> Case {
 async fn keeps_serving(ctx: &Context) -> Result<(), Failure> {
     let fresh = ctx.channel.secured(ctx.channel.security().clone());
     match unknown_method(ctx, fresh).await {
-        Err(CallError::Status(status)) if status.code() != Code::Unavailable => Ok(()),
+        Err(CallError::Status(status)) if !harness::transport::connection_failed(&status) => Ok(()),
         Ok(()) => Ok(()),
         other => Err(Failure::new(
             "the server to keep serving new connections",

@@ -352,7 +352,9 @@ async fn s3_unreachable(ctx: Arc<Context>, _: Arc<Store>, _: String) -> Verdict 
                 let plan =
                     Plan::clean(format!("unreachable/{size}"), Content { seed: 9, size }, Chunking::whole());
                 match client::upload(target.channel(), None, plan, stall_limit).await?.outcome {
-                    Outcome::Answered(Err(status)) if status.code() == tonic::Code::Unavailable => {}
+                    Outcome::Answered(Err(status))
+                        if status.code() == tonic::Code::Unavailable
+                            && !harness::transport::connection_failed(&status) => {}
                     Outcome::Answered(Ok(response)) => expect_eq("success", false, response.success)
                         .map_err(|failure| Failure {
                             expected: format!("UNAVAILABLE or success = false for {size} bytes"),
