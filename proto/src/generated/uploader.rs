@@ -35,7 +35,7 @@ pub struct UploadResponse {
     /// CRC32C (Castagnoli) of the stored bytes.
     #[prost(fixed32, tag = "6")]
     pub crc32c: u32,
-    /// The ETag S3 gave the object.
+    /// The ETag S3 gave the object, as S3 gave it (quotes included).
     #[prost(string, tag = "7")]
     pub etag: ::prost::alloc::string::String,
 }
@@ -149,9 +149,12 @@ pub mod file_uploader_client {
         ///  a later message; an `expected_sha256` that is not 64 lowercase hex
         ///  digits.
         /// * DATA_LOSS: `expected_sha256` does not match the bytes received.
-        /// * UNAVAILABLE: S3 cannot be reached.
+        /// * UNAVAILABLE: S3 cannot be reached, or answers with a server error.
         /// * CANCELLED / DEADLINE_EXCEEDED: the client went away or its deadline
-        ///  passed; the partial upload is aborted.
+        ///  passed; the partial upload is aborted. A call that ends while the
+        ///  final commit is under way, after the client's last message, may leave
+        ///  the whole file stored, never a part of it: S3 may apply a commit whose
+        ///  answer never arrives.
         /// * RESOURCE_EXHAUSTED: one message exceeds the server's size limit.
         ///
         /// Overwriting a key is atomic: readers see the old object or the new one,
@@ -210,9 +213,12 @@ pub mod file_uploader_server {
         ///  a later message; an `expected_sha256` that is not 64 lowercase hex
         ///  digits.
         /// * DATA_LOSS: `expected_sha256` does not match the bytes received.
-        /// * UNAVAILABLE: S3 cannot be reached.
+        /// * UNAVAILABLE: S3 cannot be reached, or answers with a server error.
         /// * CANCELLED / DEADLINE_EXCEEDED: the client went away or its deadline
-        ///  passed; the partial upload is aborted.
+        ///  passed; the partial upload is aborted. A call that ends while the
+        ///  final commit is under way, after the client's last message, may leave
+        ///  the whole file stored, never a part of it: S3 may apply a commit whose
+        ///  answer never arrives.
         /// * RESOURCE_EXHAUSTED: one message exceeds the server's size limit.
         ///
         /// Overwriting a key is atomic: readers see the old object or the new one,
