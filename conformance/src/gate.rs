@@ -71,8 +71,9 @@ pub(crate) fn blame(verdict: Verdict) -> Verdict {
     }
 }
 
-/// Whether the target answers a plain call, with any status of its own: health's `Check("")` where it serves health (which shares
-/// the server's workers), else a method no server has.
+/// Whether the target answers a plain call, with any status of its own:
+/// health's `Check("")` where it serves health (which shares the server's
+/// workers), else a method no server has.
 async fn answers(ctx: &Context) -> bool {
     let limit = ctx.settings.watchdog.min(PROBE);
     if ctx.services.contains("grpc.health.v1.Health") {
